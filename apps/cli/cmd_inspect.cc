@@ -1,0 +1,64 @@
+// grok inspect: what a model file holds.
+#include <cstdio>
+#include <map>
+
+#include "apps/cli/commands.h"
+#include "core/error.h"
+
+namespace grok::cli {
+namespace {
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) b /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", b, units[u]);
+  return buf;
+}
+
+void run(const std::string& path, bool show_tensors) {
+  const Model m = path.empty() ? builtin_model(Tokenizer::builtin().vocab_size()) : load_model(path);
+  std::printf("model: %s\nformat: %s\narchitecture: grok\n", path.empty() ? "(built-in)" : path.c_str(),
+              m.format.c_str());
+  std::printf("%s", m.config.describe().c_str());
+
+  std::map<std::string, std::pair<int64_t, uint64_t>> by_dtype;  // dtype -> (elements, bytes)
+  int64_t params = 0;
+  uint64_t bytes = 0;
+  for (const TensorInfo& t : m.store->tensors()) {
+    auto& d = by_dtype[std::string(dtype_name(t.dtype))];
+    d.first += t.numel();
+    d.second += t.nbytes;
+    params += t.numel();
+    bytes += t.nbytes;
+  }
+  std::printf("tensors: %zu, %lld parameters, %s\n", m.store->tensors().size(), (long long)params,
+              human_bytes(double(bytes)).c_str());
+  for (const auto& [name, d] : by_dtype)
+    std::printf("  %-5s %14lld parameters  %s\n", name.c_str(), (long long)d.first, human_bytes(double(d.second)).c_str());
+  if (m.gguf) {
+    if (const auto* tokens = m.gguf->get_string_array("tokenizer.ggml.tokens"))
+      std::printf("vocabulary: %zu tokens (%s)\n", tokens->size(),
+                  m.gguf->get_string("tokenizer.ggml.model").value_or("?").c_str());
+  }
+  if (show_tensors) {
+    std::printf("\n%-48s %-5s %-22s %s\n", "tensor", "dtype", "shape", "bytes");
+    for (const TensorInfo& t : m.store->tensors())
+      std::printf("%-48s %-5s %-22s %llu\n", t.name.c_str(), std::string(dtype_name(t.dtype)).c_str(),
+                  t.shape_str().c_str(), (unsigned long long)t.nbytes);
+  }
+}
+
+}  // namespace
+
+void register_inspect(CLI::App& app) {
+  auto path = std::make_shared<std::string>();
+  auto brief = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand("inspect", "Show a model's architecture, sizes, dtypes and tensor table");
+  cmd->add_option("model", *path, "GGUF file or Hugging Face folder (default: the built-in model)");
+  cmd->add_flag("--brief", *brief, "leave out the tensor table");
+  cmd->callback([path, brief] { run(*path, !*brief); });
+}
+
+}  // namespace grok::cli

@@ -1,0 +1,32 @@
+// The `grok` subcommands. Each registers itself on the CLI11 app; the work is
+// done by the engine, these files only parse and print.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "engine/engine.h"
+
+namespace grok::cli {
+
+// Options shared by every command that runs a model.
+struct ModelArgs {
+  std::string model;      // GGUF file or Hugging Face folder; empty: the built-in model
+  std::string tokenizer;  // tokenizer.model overriding the model's vocabulary
+  int threads = 0;        // 0: one per hardware thread
+};
+void add_model_options(CLI::App* cmd, ModelArgs& args);
+// Loads the model and tokenizer, printing the tokenizer's warnings on stderr.
+std::unique_ptr<Engine> open_engine(const ModelArgs& args);
+
+// "1,2,3" or "[1, 2, 3]" -> ids; throws grok::Error naming the bad item.
+std::vector<int32_t> parse_id_list(const std::string& text);
+std::string json_escape(const std::string& s);
+
+void register_generate(CLI::App& app);
+void register_logits(CLI::App& app);
+void register_tokenize(CLI::App& app);
+void register_inspect(CLI::App& app);
+
+}  // namespace grok::cli

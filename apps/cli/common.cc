@@ -1,0 +1,58 @@
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "apps/cli/commands.h"
+#include "core/error.h"
+
+namespace grok::cli {
+
+void add_model_options(CLI::App* cmd, ModelArgs& args) {
+  cmd->add_option("-m,--model", args.model,
+                  "GGUF file or Hugging Face folder (config.json + *.safetensors); "
+                  "default: the built-in tiny random model");
+  cmd->add_option("--tokenizer", args.tokenizer,
+                  "SentencePiece tokenizer.model to use instead of the model's own vocabulary");
+  cmd->add_option("-t,--threads", args.threads, "worker threads (default: one per hardware thread)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+std::unique_ptr<Engine> open_engine(const ModelArgs& args) {
+  Model model = args.model.empty() ? builtin_model(Tokenizer::builtin().vocab_size()) : load_model(args.model);
+  Tokenizer tok = tokenizer_for(model, args.tokenizer);
+  for (const std::string& w : tok.warnings()) std::fprintf(stderr, "grok: warning: %s\n", w.c_str());
+  return std::make_unique<Engine>(std::move(model), std::move(tok), args.threads);
+}
+
+std::vector<int32_t> parse_id_list(const std::string& text) {
+  std::vector<int32_t> ids;
+  std::string item;
+  auto flush = [&] {
+    if (item.empty()) return;
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || v < INT32_MIN || v > INT32_MAX) fail("'", item, "' is not a token id");
+    ids.push_back(int32_t(v));
+    item.clear();
+  };
+  for (char ch : text) {
+    if (ch == ',' || ch == '[' || ch == ']' || std::isspace(static_cast<unsigned char>(ch)))
+      flush();
+    else
+      item += ch;
+  }
+  flush();
+  return ids;
+}
+
+std::string json_escape(const std::string& s) {
+  // Invalid UTF-8 cannot reach here (the decoder emits only whole characters),
+  // but replace rather than throw if it ever does.
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace grok::cli

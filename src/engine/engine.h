@@ -1,0 +1,75 @@
+// Generation over a model and its tokenizer: prompt in one batched pass, then
+// one token at a time with the KV cache, streaming text through a callback.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "model/model.h"
+#include "model/transformer.h"
+#include "sampling/sampler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace grok {
+
+// The tokenizer a model should use: `override_path` (a tokenizer.model) if
+// given, else the GGUF's own vocabulary, else tokenizer.model in a Hugging
+// Face folder, else the built-in one for the built-in model.
+Tokenizer tokenizer_for(const Model& model, const std::string& override_path);
+
+struct GenerateOptions {
+  int64_t max_tokens = 256;
+  SamplingOptions sampling;
+  std::vector<std::string> stop;  // generation ends before the first of these
+  bool add_bos = false;           // the reference adds none
+  int top_probs = 0;              // report this many most probable tokens per step
+};
+
+struct TokenEvent {
+  int32_t id = 0;
+  std::string text;  // text completed by this token (may be empty mid-character)
+  float prob = 0;
+  std::vector<std::pair<int32_t, float>> top;
+};
+
+struct GenerateResult {
+  std::vector<int32_t> prompt_ids;
+  std::vector<int32_t> ids;  // generated
+  std::string text;          // generated, up to a stop string
+  std::string finish_reason; // "eos", "length" or "stop"
+  double prompt_seconds = 0;
+  double generate_seconds = 0;
+};
+
+class Engine {
+ public:
+  Engine(Model model, Tokenizer tokenizer, int threads);
+
+  const Model& model() const { return model_; }
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+  ThreadPool& pool() { return pool_; }
+
+  std::vector<int32_t> tokenize(std::string_view text, bool add_bos) const;
+
+  GenerateResult generate(std::vector<int32_t> prompt, const GenerateOptions& opt,
+                          const std::function<void(const TokenEvent&)>& on_token);
+
+  // Logits [rows][vocab] for `ids` processed in one pass: every position or the last.
+  std::vector<float> logits(std::span<const int32_t> ids, bool all_positions);
+
+  void set_observer(TensorObserver obs) { transformer_.set_observer(std::move(obs)); }
+
+ private:
+  Model model_;
+  Tokenizer tokenizer_;
+  ThreadPool pool_;
+  Transformer transformer_;
+};
+
+}  // namespace grok

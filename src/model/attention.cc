@@ -1,0 +1,74 @@
+// Grouped-query attention with rotary embedding and Grok's logit cap (SPEC.md, "Attention").
+#include <cmath>
+#include <limits>
+
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "model/blocks.h"
+
+namespace grok {
+
+void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, const float* a, int64_t T,
+                     int64_t pos0, KVCache& cache, ThreadPool& pool, AttentionScratch& s, float* out) {
+  const int64_t hd = c.head_dim, n_q = c.n_heads, n_kv = c.n_kv_heads;
+  const int64_t q_dim = n_q * hd, kv_dim = n_kv * hd, q_per_kv = n_q / n_kv;
+  s.q.resize(size_t(T * q_dim));
+  s.k.resize(size_t(T * kv_dim));
+  s.v.resize(size_t(T * kv_dim));
+  s.context.resize(size_t(T * q_dim));
+  matmul(l.wq, a, T, s.q.data(), pool);
+  matmul(l.wk, a, T, s.k.data(), pool);
+  matmul(l.wv, a, T, s.v.data(), pool);
+
+  // Rotary embedding at absolute positions; the cache keeps k after rotation.
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t h = 0; h < n_q; ++h) rope_neox(&s.q[size_t(t * q_dim + h * hd)], hd, pos0 + t, c.rope_base);
+    for (int64_t h = 0; h < n_kv; ++h) {
+      float* k = &s.k[size_t(t * kv_dim + h * hd)];
+      rope_neox(k, hd, pos0 + t, c.rope_base);
+      std::copy(k, k + hd, cache.key(layer, h, pos0 + t));
+      const float* v = &s.v[size_t(t * kv_dim + h * hd)];
+      std::copy(v, v + hd, cache.value(layer, h, pos0 + t));
+    }
+  }
+
+  const int64_t n_ctx = pos0 + T;
+  const uint8_t* valid = cache.valid().data();
+  s.scores.resize(size_t(pool.size() * n_ctx));
+  pool.parallel_for(T * n_q, [&](int64_t begin, int64_t end, int thread) {
+    float* p = &s.scores[size_t(thread * n_ctx)];
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t t = i / n_q, h = i % n_q, kv_head = h / q_per_kv;
+      const int64_t n_keys = pos0 + t + 1;  // causal: itself and everything before
+      const float* q = &s.q[size_t(t * q_dim + h * hd)];
+      // Masked keys (pad tokens) get exactly zero weight, as -1e30 does in the
+      // reference's softmax.
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < n_keys; ++j) {
+        if (!valid[j]) continue;
+        const float score = dot(q, cache.key(layer, kv_head, j), hd) * c.attn_scale;
+        p[j] = c.attn_cap * std::tanh(score / c.attn_cap);
+        mx = std::max(mx, p[j]);
+      }
+      double sum = 0;
+      for (int64_t j = 0; j < n_keys; ++j) {
+        p[j] = valid[j] ? std::exp(p[j] - mx) : 0.0f;
+        sum += p[j];
+      }
+      // No valid key at all: the reference's all -1e30 row is uniform.
+      const bool none_valid = sum == 0;
+      const float inv = none_valid ? 1.0f / float(n_keys) : float(1.0 / sum);
+      float* ctx = &s.context[size_t(t * q_dim + h * hd)];
+      std::fill(ctx, ctx + hd, 0.0f);
+      for (int64_t j = 0; j < n_keys; ++j) {
+        const float w = (none_valid ? 1.0f : p[j]) * inv;
+        if (w == 0.0f) continue;
+        const float* v = cache.value(layer, kv_head, j);
+        for (int64_t d = 0; d < hd; ++d) ctx[d] += w * v[d];
+      }
+    }
+  });
+  matmul(l.wo, s.context.data(), T, out, pool);
+}
+
+}  // namespace grok

@@ -1,0 +1,103 @@
+#include "model/bind_weights.h"
+
+#include <set>
+
+#include "core/error.h"
+#include "kernels/dequantize.h"
+
+namespace grok {
+namespace {
+
+class Binder {
+ public:
+  Binder(const TensorStore& store, const std::string& where) : store_(store), where_(where) {}
+
+  const TensorInfo& take(const std::string& name) {
+    const TensorInfo& t = store_.get(name, where_);
+    used_.insert(name);
+    return t;
+  }
+
+  void check_shape(const TensorInfo& t, const std::vector<int64_t>& want) {
+    if (t.shape != want) {
+      TensorInfo w;
+      w.shape = want;
+      fail(where_, ": tensor '", t.name, "' has shape ", t.shape_str(), ", expected ", w.shape_str());
+    }
+  }
+
+  // A matrix [rows][cols], or slice `index` of a stacked [n][rows][cols] tensor.
+  WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols, int64_t stack = 0,
+                      int64_t index = 0) {
+    const TensorInfo& t = take(name);
+    check_shape(t, stack ? std::vector<int64_t>{stack, rows, cols} : std::vector<int64_t>{rows, cols});
+    if (t.dtype == DType::I8)
+      fail(where_, ": tensor '", name, "' has dtype I8 without scales; expected F32, F16, BF16 or Q8_0");
+    if (cols % dtype_block_elems(t.dtype) != 0)
+      fail(where_, ": tensor '", name, "' rows of ", cols, " elements are not whole ", dtype_name(t.dtype),
+           " blocks");
+    WeightMatrix m{t.dtype, rows, cols, nullptr, dtype_bytes(t.dtype, cols)};
+    m.data = t.data + uint64_t(index) * uint64_t(rows) * m.row_bytes;
+    return m;
+  }
+
+  std::vector<float> vector_f32(const std::string& name, std::vector<int64_t> shape) {
+    const TensorInfo& t = take(name);
+    check_shape(t, shape);
+    const int64_t n = t.numel();
+    if (n % dtype_block_elems(t.dtype) != 0) fail(where_, ": tensor '", name, "' is not whole blocks");
+    std::vector<float> out(static_cast<size_t>(n));
+    dequantize_row(t.dtype, t.data, out.data(), n);
+    return out;
+  }
+
+  void check_all_used() {
+    for (const TensorInfo& t : store_.tensors())
+      if (!used_.count(t.name))
+        fail(where_, ": unexpected tensor '", t.name, "' ", t.shape_str(),
+             " (not part of a Grok-architecture model)");
+  }
+
+ private:
+  const TensorStore& store_;
+  const std::string& where_;
+  std::set<std::string> used_;
+};
+
+}  // namespace
+
+GrokWeights bind_weights(const GrokConfig& cfg, const TensorStore& store, const TensorNaming& naming,
+                         const std::string& where) {
+  Binder b(store, where);
+  GrokWeights w;
+  const int64_t d = cfg.dim, q_dim = cfg.n_heads * cfg.head_dim, kv_dim = cfg.n_kv_heads * cfg.head_dim;
+  w.embed = b.matrix(naming.embed, cfg.vocab_size, d);
+  w.final_norm = b.vector_f32(naming.final_norm, {d});
+  w.layers.resize(size_t(cfg.n_layers));
+  for (int64_t i = 0; i < cfg.n_layers; ++i) {
+    LayerWeights& l = w.layers[size_t(i)];
+    auto name = [&](LayerTensor t) { return naming.layer(i, t); };
+    l.attn_norm = b.vector_f32(name(LayerTensor::AttnNorm), {d});
+    l.attn_out_norm = b.vector_f32(name(LayerTensor::AttnOutNorm), {d});
+    l.ffn_norm = b.vector_f32(name(LayerTensor::FfnNorm), {d});
+    l.ffn_out_norm = b.vector_f32(name(LayerTensor::FfnOutNorm), {d});
+    l.wq = b.matrix(name(LayerTensor::Q), q_dim, d);
+    l.wk = b.matrix(name(LayerTensor::K), kv_dim, d);
+    l.wv = b.matrix(name(LayerTensor::V), kv_dim, d);
+    l.wo = b.matrix(name(LayerTensor::O), d, q_dim);
+    l.router = b.vector_f32(name(LayerTensor::Router), {cfg.n_experts, d});
+    l.experts.resize(size_t(cfg.n_experts));
+    for (int64_t e = 0; e < cfg.n_experts; ++e) {
+      ExpertWeights& x = l.experts[size_t(e)];
+      const int64_t stack = naming.stacked_experts ? cfg.n_experts : 0;
+      auto ename = [&](ExpertTensor t) { return naming.expert(i, e, t); };
+      x.w1 = b.matrix(ename(ExpertTensor::W1), cfg.ffn_dim, d, stack, e);
+      x.v = b.matrix(ename(ExpertTensor::V), cfg.ffn_dim, d, stack, e);
+      x.w2 = b.matrix(ename(ExpertTensor::W2), d, cfg.ffn_dim, stack, e);
+    }
+  }
+  b.check_all_used();
+  return w;
+}
+
+}  // namespace grok

@@ -1,0 +1,38 @@
+// The two blocks of a Grok layer. Kept apart from the layer loop so each
+// reads like its section of SPEC.md.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "model/config.h"
+#include "model/kv_cache.h"
+#include "model/weights.h"
+
+namespace grok {
+
+struct AttentionScratch {
+  std::vector<float> q, k, v;  // (T, n_heads*head_dim), (T, kv_dim), (T, kv_dim)
+  std::vector<float> context;  // (T, n_heads*head_dim), heads concatenated
+  std::vector<float> scores;   // per thread: (positions)
+};
+
+// out (T, dim) = Attention(a) for the T tokens at positions pos0..pos0+T-1,
+// whose k and v it writes into the cache.
+void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, const float* a, int64_t T,
+                     int64_t pos0, KVCache& cache, ThreadPool& pool, AttentionScratch& s, float* out);
+
+struct MoeScratch {
+  std::vector<float> router_probs;       // (T, n_experts)
+  std::vector<int32_t> chosen;           // (T, n_experts_used) expert ids
+  std::vector<float> gates;              // (T, n_experts_used)
+  std::vector<float> x, h1, hv, y;       // per expert: gathered rows and branch outputs
+};
+
+// out (T, dim) = MoE(m): each token through only its top n_experts_used
+// experts, weighted by their (not renormalised) router probabilities.
+void moe_block(const GrokConfig& c, const LayerWeights& l, const float* m, const uint8_t* valid, int64_t T,
+               ThreadPool& pool, MoeScratch& s, float* out);
+
+}  // namespace grok

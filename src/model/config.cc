@@ -1,0 +1,58 @@
+#include "model/config.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace grok {
+
+void GrokConfig::validate(std::string_view where) const {
+  auto positive = [&](const char* field, int64_t v, int64_t max) {
+    if (v <= 0 || v > max) fail(where, ": ", field, " = ", v, " is out of range (1..", max, ")");
+  };
+  positive("vocab_size", vocab_size, int64_t(1) << 24);
+  positive("dim", dim, int64_t(1) << 20);
+  positive("n_layers", n_layers, 4096);
+  positive("n_heads", n_heads, 4096);
+  positive("n_kv_heads", n_kv_heads, 4096);
+  positive("head_dim", head_dim, 4096);
+  positive("n_experts", n_experts, 4096);
+  positive("n_experts_used", n_experts_used, n_experts);
+  positive("ffn_dim", ffn_dim, int64_t(1) << 24);
+  positive("context_length", context_length, int64_t(1) << 24);
+  if (n_heads % n_kv_heads != 0)
+    fail(where, ": n_heads (", n_heads, ") is not a multiple of n_kv_heads (", n_kv_heads, ")");
+  if (head_dim % 2 != 0) fail(where, ": head_dim (", head_dim, ") must be even for rotary embedding");
+  auto finite_positive = [&](const char* field, float v) {
+    if (!std::isfinite(v) || v <= 0) fail(where, ": ", field, " = ", v, " must be a positive number");
+  };
+  finite_positive("rope_base", rope_base);
+  finite_positive("rms_eps", rms_eps);
+  finite_positive("attn_scale", attn_scale);
+  finite_positive("attn_cap", attn_cap);
+  finite_positive("embed_scale", embed_scale);
+  finite_positive("logit_scale", logit_scale);
+}
+
+int64_t GrokConfig::parameter_count() const {
+  const int64_t attn = dim * head_dim * (2 * n_heads + 2 * n_kv_heads);
+  const int64_t moe = n_experts * 3 * dim * ffn_dim + n_experts * dim;
+  return vocab_size * dim + dim + n_layers * (attn + moe + 4 * dim);
+}
+
+std::string GrokConfig::describe() const {
+  std::ostringstream os;
+  os << "layers " << n_layers << ", dim " << dim << ", heads " << n_heads << " (kv " << n_kv_heads
+     << ", head_dim " << head_dim << ")\n"
+     << "experts " << n_experts << " (top " << n_experts_used << "), ffn " << ffn_dim << "\n"
+     << "vocab " << vocab_size << ", context " << context_length << "\n"
+     << "rope base " << rope_base << ", rms eps " << rms_eps << ", attention scale " << attn_scale
+     << ", cap " << attn_cap << "\n"
+     << "embedding scale " << embed_scale << ", logit scale " << logit_scale << "\n"
+     << "parameters " << parameter_count() << " (active per token "
+     << parameter_count() - n_layers * (n_experts - n_experts_used) * 3 * dim * ffn_dim << ")\n";
+  return os.str();
+}
+
+}  // namespace grok

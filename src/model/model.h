@@ -1,0 +1,33 @@
+// A loaded model: its configuration, its weights bound to roles, and the
+// mapped files those weights live in.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "io/gguf.h"
+#include "io/tensor_store.h"
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace grok {
+
+struct Model {
+  GrokConfig config;
+  GrokWeights weights;
+  std::shared_ptr<const TensorStore> store;  // keeps the bytes `weights` points into
+  std::string path;                          // file or folder; "" for the built-in model
+  std::string format;                        // "gguf", "safetensors" or "builtin"
+  std::shared_ptr<const GgufFile> gguf;      // GGUF only: its metadata and vocabulary
+};
+
+// A GGUF file or a Hugging Face folder (config.json + *.safetensors).
+Model load_model(const std::string& path);
+Model load_gguf_model(const std::string& path);
+Model load_hf_model(const std::string& dir);
+
+// The tiny random-weight smoke-test model built in memory from `seed`.
+Model builtin_model(int64_t vocab_size, uint64_t seed = 1234);
+
+}  // namespace grok

@@ -1,0 +1,50 @@
+// The forward pass of SPEC.md over a loaded model: a batch of new tokens at
+// the positions after what the KV cache holds, producing logits.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+
+namespace grok {
+
+// Called with each named intermediate tensor (names follow llama.cpp's
+// callback names, e.g. "attn_norm-0", "ffn_moe_out-1", so dumps can be
+// compared with the oracle's). shape is {rows, cols}, row-major.
+using TensorObserver =
+    std::function<void(const std::string& name, const float* data, int64_t rows, int64_t cols)>;
+
+struct ForwardScratch;
+
+class Transformer {
+ public:
+  explicit Transformer(const Model& model);
+  ~Transformer();
+
+  const GrokConfig& config() const { return cfg_; }
+
+  // Processes `tokens` at positions cache.length() onwards and appends them to
+  // the cache. Writes logits [rows][vocab] to `logits`: every position when
+  // all_positions, else only the last. Throws grok::Error on a token id out of
+  // range or a cache too small.
+  void forward(std::span<const int32_t> tokens, KVCache& cache, ThreadPool& pool, bool all_positions,
+               std::vector<float>& logits);
+
+  void set_observer(TensorObserver obs) { observer_ = std::move(obs); }
+
+ private:
+  void observe(const char* name, int64_t layer, const float* data, int64_t rows, int64_t cols) const;
+
+  const GrokConfig& cfg_;
+  const GrokWeights& w_;
+  TensorObserver observer_;
+  std::unique_ptr<ForwardScratch> s_;
+};
+
+}  // namespace grok

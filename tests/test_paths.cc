@@ -1,0 +1,34 @@
+#include "test_paths.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace grok::test {
+
+std::string shared_dir() {
+  const char* env = std::getenv("GROK_SHARED");
+  std::string dir = env && *env ? env : GROK_SHARED_DIR;
+  return std::filesystem::is_directory(dir) ? dir : "";
+}
+
+std::string shared_file(const std::string& rel) {
+  const std::string dir = shared_dir();
+  if (dir.empty()) return "";
+  const std::string p = dir + "/" + rel;
+  return std::filesystem::exists(p) ? p : "";
+}
+
+std::string temp_dir() {
+  static const std::string dir = [] {
+    auto base = std::filesystem::temp_directory_path() /
+                ("grok-test-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(base);
+    std::filesystem::create_directories(base);
+    return base.string();
+  }();
+  return dir;
+}
+
+}  // namespace grok::test

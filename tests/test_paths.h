@@ -1,0 +1,19 @@
+// Where tests find their inputs.
+#pragma once
+
+#include <string>
+
+namespace grok::test {
+
+// ../shared beside the repository (GROK_SHARED overrides); "" when absent.
+std::string shared_dir();
+// Path of a file under shared/, or "" (the caller GTEST_SKIPs with a message).
+std::string shared_file(const std::string& rel);
+// A fresh empty directory for this test process.
+std::string temp_dir();
+
+}  // namespace grok::test
+
+#define GROK_REQUIRE_SHARED(var, rel)                                                  \
+  const std::string var = ::grok::test::shared_file(rel);                              \
+  if (var.empty()) GTEST_SKIP() << "needs ../shared/" << (rel) << " (not present)"
