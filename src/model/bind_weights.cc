@@ -89,11 +89,13 @@ GrokWeights bind_weights(const GrokConfig& cfg, const TensorStore& store, const 
     l.experts.resize(size_t(cfg.n_experts));
     for (int64_t e = 0; e < cfg.n_experts; ++e) {
       ExpertWeights& x = l.experts[size_t(e)];
+      // Stacked: slice e of one [n_experts][out][in] tensor; else a tensor per expert.
       const int64_t stack = naming.stacked_experts ? cfg.n_experts : 0;
+      const int64_t slice = naming.stacked_experts ? e : 0;
       auto ename = [&](ExpertTensor t) { return naming.expert(i, e, t); };
-      x.w1 = b.matrix(ename(ExpertTensor::W1), cfg.ffn_dim, d, stack, e);
-      x.v = b.matrix(ename(ExpertTensor::V), cfg.ffn_dim, d, stack, e);
-      x.w2 = b.matrix(ename(ExpertTensor::W2), d, cfg.ffn_dim, stack, e);
+      x.w1 = b.matrix(ename(ExpertTensor::W1), cfg.ffn_dim, d, stack, slice);
+      x.v = b.matrix(ename(ExpertTensor::V), cfg.ffn_dim, d, stack, slice);
+      x.w2 = b.matrix(ename(ExpertTensor::W2), d, cfg.ffn_dim, stack, slice);
     }
   }
   b.check_all_used();
