@@ -1,0 +1,161 @@
+// Every kernel against an obviously right version on random inputs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "core/dtype.h"
+#include "core/quant.h"
+#include "kernels/dequantize.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+
+namespace grok {
+namespace {
+
+std::vector<float> random_vec(size_t n, std::mt19937& rng, float scale = 1.0f) {
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// Stores `values` (rows × cols) in `dtype`.
+std::vector<std::byte> encode(DType dtype, const std::vector<float>& values, int64_t rows, int64_t cols) {
+  std::vector<std::byte> out;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = &values[size_t(r * cols)];
+    if (dtype == DType::Q8_0) {
+      const auto q = quantize_q8_0(row, cols);
+      out.insert(out.end(), q.begin(), q.end());
+      continue;
+    }
+    for (int64_t c = 0; c < cols; ++c) {
+      uint16_t h = dtype == DType::F16 ? f32_to_f16(row[c]) : f32_to_bf16(row[c]);
+      if (dtype == DType::F32) {
+        const auto* p = reinterpret_cast<const std::byte*>(&row[c]);
+        out.insert(out.end(), p, p + 4);
+      } else {
+        const auto* p = reinterpret_cast<const std::byte*>(&h);
+        out.insert(out.end(), p, p + 2);
+      }
+    }
+  }
+  return out;
+}
+
+class MatmulTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(MatmulTest, MatchesDoubleReferenceOnRandomInputs) {
+  std::mt19937 rng(1);
+  ThreadPool pool(3);
+  for (auto [rows, cols, tokens] : {std::tuple{1, 32, 1}, {37, 64, 5}, {130, 96, 17}, {8, 4096, 2}}) {
+    const auto w_f = random_vec(size_t(rows * cols), rng, 0.1f);
+    const auto bytes = encode(GetParam(), w_f, rows, cols);
+    const WeightMatrix w{GetParam(), rows, cols, bytes.data(), dtype_bytes(GetParam(), cols)};
+    const auto x = random_vec(size_t(tokens * cols), rng);
+    std::vector<float> y(size_t(tokens * rows)), y_ref(y.size());
+    matmul(w, x.data(), tokens, y.data(), pool);
+    matmul_reference(w, x.data(), tokens, y_ref.data());
+    for (size_t i = 0; i < y.size(); ++i)
+      ASSERT_NEAR(y[i], y_ref[i], 1e-5 * std::sqrt(double(cols))) << rows << "x" << cols << " at " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(DTypes, MatmulTest, ::testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q8_0),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+TEST(Dequantize, EveryDtypeDecodesWhatWasEncoded) {
+  std::mt19937 rng(2);
+  const auto v = random_vec(64, rng);
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0}) {
+    const auto bytes = encode(t, v, 1, 64);
+    std::vector<float> out(64);
+    dequantize_row(t, bytes.data(), out.data(), 64);
+    const double tol = t == DType::F32 ? 0 : t == DType::F16 ? 2e-3 : t == DType::BF16 ? 2e-2 : 3e-2;
+    for (size_t i = 0; i < 64; ++i) EXPECT_NEAR(out[i], v[i], tol * (1 + std::abs(v[i]))) << dtype_name(t);
+  }
+}
+
+TEST(Dtype, HalfConversionsRoundToNearestEven) {
+  EXPECT_EQ(f32_to_f16(1.0f), 0x3c00);
+  EXPECT_EQ(f32_to_f16(65504.0f), 0x7bff);
+  EXPECT_EQ(f32_to_f16(1e6f), 0x7c00);                // overflow to inf
+  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -24)), 0x0001);  // smallest subnormal
+  EXPECT_EQ(f32_to_f16(1.0f + std::ldexp(1.0f, -11)), 0x3c00);  // tie rounds to even
+  for (uint32_t h = 0; h < 0x7c00; ++h) ASSERT_EQ(f32_to_f16(f16_to_f32(uint16_t(h))), h);
+  EXPECT_EQ(f32_to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(f32_to_bf16(bf16_to_f32(0x4049)), 0x4049);
+  EXPECT_EQ(f32_to_bf16(1.0f + std::ldexp(1.0f, -8)), 0x3f80);  // tie rounds to even
+}
+
+TEST(Ops, DotMatchesDouble) {
+  std::mt19937 rng(3);
+  for (int n : {0, 1, 15, 16, 17, 100, 1000}) {
+    const auto a = random_vec(size_t(n), rng), b = random_vec(size_t(n), rng);
+    double ref = 0;
+    for (int i = 0; i < n; ++i) ref += double(a[size_t(i)]) * b[size_t(i)];
+    EXPECT_NEAR(dot(a.data(), b.data(), n), ref, 1e-5 * std::sqrt(double(n) + 1)) << n;
+  }
+}
+
+TEST(Ops, RmsNormMatchesDefinition) {
+  std::mt19937 rng(4);
+  const auto x = random_vec(96, rng, 3.0f), scale = random_vec(96, rng);
+  std::vector<float> y(96);
+  rms_norm(x.data(), scale.data(), 96, 1e-5f, y.data());
+  double ms = 0;
+  for (float v : x) ms += double(v) * v / 96;
+  for (size_t i = 0; i < 96; ++i) EXPECT_NEAR(y[i], scale[i] * x[i] / std::sqrt(ms + 1e-5), 1e-5);
+}
+
+TEST(Ops, RopeRotatesHalvesByPositionTimesFrequency) {
+  std::mt19937 rng(5);
+  const int64_t hd = 16, pos = 1234;
+  auto x = random_vec(size_t(hd), rng);
+  const auto orig = x;
+  rope_neox(x.data(), hd, pos, 10000.0f);
+  for (int64_t j = 0; j < hd / 2; ++j) {
+    const double a = double(pos) * std::pow(10000.0, -2.0 * double(j) / double(hd));
+    EXPECT_NEAR(x[size_t(j)], orig[size_t(j)] * std::cos(a) - orig[size_t(j + hd / 2)] * std::sin(a), 1e-5);
+    EXPECT_NEAR(x[size_t(j + hd / 2)], orig[size_t(j + hd / 2)] * std::cos(a) + orig[size_t(j)] * std::sin(a), 1e-5);
+  }
+  auto y = orig;
+  rope_neox(y.data(), hd, 0, 10000.0f);
+  EXPECT_EQ(y, orig);  // position 0 is the identity
+}
+
+TEST(Ops, SoftmaxAndGelu) {
+  std::vector<float> x = {1.0f, 2.0f, 3.0f, -1e30f};
+  softmax(x.data(), 4);
+  const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+  EXPECT_NEAR(x[0], std::exp(1.0) / z, 1e-7);
+  EXPECT_NEAR(x[2], std::exp(3.0) / z, 1e-7);
+  EXPECT_EQ(x[3], 0.0f);
+  for (double v : {-5.0, -1.0, 0.0, 0.5, 3.0}) {
+    const double ref = 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+    EXPECT_NEAR(gelu_tanh(float(v)), ref, 1e-6) << v;
+  }
+}
+
+TEST(ThreadPool, CoversEveryIndexOnceAndPropagatesErrors) {
+  ThreadPool pool(4);
+  for (int64_t n : {1, 3, 100, 1001}) {
+    std::vector<int> hits(size_t(n), 0);
+    pool.parallel_for(n, [&](int64_t b, int64_t e, int thread) {
+      ASSERT_LT(thread, pool.size());
+      for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+    });
+    for (int h : hits) ASSERT_EQ(h, 1);
+  }
+  EXPECT_THROW(pool.parallel_for(10, [](int64_t b, int64_t, int) {
+    if (b == 0) throw std::runtime_error("boom");
+  }),
+               std::runtime_error);
+  int after = 0;
+  pool.parallel_for(1, [&](int64_t, int64_t, int) { after = 1; });  // still usable
+  EXPECT_EQ(after, 1);
+}
+
+}  // namespace
+}  // namespace grok
