@@ -17,8 +17,9 @@ struct ModelArgs {
   int threads = 0;        // 0: one per hardware thread
 };
 void add_model_options(CLI::App* cmd, ModelArgs& args);
-// Loads the model and tokenizer, printing the tokenizer's warnings on stderr.
-std::unique_ptr<Engine> open_engine(const ModelArgs& args);
+// Loads the model and its tokenizer, printing the tokenizer's warnings on
+// stderr. Without need_tokenizer, a model with no vocabulary is accepted.
+std::unique_ptr<Engine> open_engine(const ModelArgs& args, bool need_tokenizer = true);
 
 // "1,2,3" or "[1, 2, 3]" -> ids; throws grok::Error naming the bad item.
 std::vector<int32_t> parse_id_list(const std::string& text);

@@ -16,10 +16,12 @@ void add_model_options(CLI::App* cmd, ModelArgs& args) {
       ->check(CLI::NonNegativeNumber);
 }
 
-std::unique_ptr<Engine> open_engine(const ModelArgs& args) {
+std::unique_ptr<Engine> open_engine(const ModelArgs& args, bool need_tokenizer) {
   Model model = args.model.empty() ? builtin_model(Tokenizer::builtin().vocab_size()) : load_model(args.model);
-  Tokenizer tok = tokenizer_for(model, args.tokenizer);
-  for (const std::string& w : tok.warnings()) std::fprintf(stderr, "grok: warning: %s\n", w.c_str());
+  std::optional<Tokenizer> tok =
+      need_tokenizer ? std::optional<Tokenizer>(tokenizer_for(model, args.tokenizer)) : find_tokenizer(model, args.tokenizer);
+  if (tok)
+    for (const std::string& w : tok->warnings()) std::fprintf(stderr, "grok: warning: %s\n", w.c_str());
   return std::make_unique<Engine>(std::move(model), std::move(tok), args.threads);
 }
 

@@ -8,28 +8,40 @@
 
 namespace grok {
 
-Tokenizer tokenizer_for(const Model& model, const std::string& override_path) {
-  Tokenizer tok = [&] {
+std::optional<Tokenizer> find_tokenizer(const Model& model, const std::string& override_path) {
+  std::optional<Tokenizer> tok = [&]() -> std::optional<Tokenizer> {
     if (!override_path.empty()) return Tokenizer::from_model_file(override_path);
     if (model.format == "builtin") return Tokenizer::builtin();
     if (model.gguf && model.gguf->get_string_array("tokenizer.ggml.tokens")) return Tokenizer::from_gguf(*model.gguf);
     const std::string beside = model.path + "/tokenizer.model";
     if (model.format == "safetensors" && std::filesystem::exists(beside)) return Tokenizer::from_model_file(beside);
-    fail(model.path, ": the model carries no vocabulary; pass --tokenizer path/to/tokenizer.model");
+    return std::nullopt;
   }();
-  if (tok.vocab_size() > model.config.vocab_size)
-    fail("the tokenizer has ", tok.vocab_size(), " tokens but the model's vocabulary has only ",
+  if (tok && tok->vocab_size() > model.config.vocab_size)
+    fail("the tokenizer has ", tok->vocab_size(), " tokens but the model's vocabulary has only ",
          model.config.vocab_size);
   return tok;
 }
 
-Engine::Engine(Model model, Tokenizer tokenizer, int threads)
+Tokenizer tokenizer_for(const Model& model, const std::string& override_path) {
+  std::optional<Tokenizer> tok = find_tokenizer(model, override_path);
+  if (!tok) fail(model.path, ": the model carries no vocabulary; pass --tokenizer path/to/tokenizer.model");
+  return std::move(*tok);
+}
+
+Engine::Engine(Model model, std::optional<Tokenizer> tokenizer, int threads)
     : model_(std::move(model)), tokenizer_(std::move(tokenizer)), pool_(threads), transformer_(model_) {}
+
+const Tokenizer& Engine::tokenizer() const {
+  if (!tokenizer_)
+    fail(model_.path, ": the model carries no vocabulary; pass --tokenizer path/to/tokenizer.model");
+  return *tokenizer_;
+}
 
 std::vector<int32_t> Engine::tokenize(std::string_view text, bool add_bos) const {
   std::vector<int32_t> ids;
   if (add_bos) ids.push_back(model_.config.bos_id);
-  const std::vector<int32_t> body = tokenizer_.encode(text);
+  const std::vector<int32_t> body = tokenizer().encode(text);
   ids.insert(ids.end(), body.begin(), body.end());
   return ids;
 }
@@ -61,7 +73,7 @@ GenerateResult Engine::generate(std::vector<int32_t> prompt, const GenerateOptio
   res.finish_reason = "length";
   KVCache cache(c, need);
   Sampler sampler(opt.sampling);
-  StreamDecoder decoder(tokenizer_);
+  StreamDecoder decoder(tokenizer());
   StopStringFilter stops(opt.stop);
   std::vector<float> logits;
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -20,7 +21,9 @@ namespace grok {
 
 // The tokenizer a model should use: `override_path` (a tokenizer.model) if
 // given, else the GGUF's own vocabulary, else tokenizer.model in a Hugging
-// Face folder, else the built-in one for the built-in model.
+// Face folder, else the built-in one for the built-in model; nullopt if none.
+std::optional<Tokenizer> find_tokenizer(const Model& model, const std::string& override_path);
+// Like find_tokenizer, but a model without a vocabulary is an error.
 Tokenizer tokenizer_for(const Model& model, const std::string& override_path);
 
 struct GenerateOptions {
@@ -49,10 +52,12 @@ struct GenerateResult {
 
 class Engine {
  public:
-  Engine(Model model, Tokenizer tokenizer, int threads);
+  // Without a tokenizer the engine works on token ids only.
+  Engine(Model model, std::optional<Tokenizer> tokenizer, int threads);
 
   const Model& model() const { return model_; }
-  const Tokenizer& tokenizer() const { return tokenizer_; }
+  // Throws grok::Error when the engine has no tokenizer.
+  const Tokenizer& tokenizer() const;
   ThreadPool& pool() { return pool_; }
 
   std::vector<int32_t> tokenize(std::string_view text, bool add_bos) const;
@@ -67,7 +72,7 @@ class Engine {
 
  private:
   Model model_;
-  Tokenizer tokenizer_;
+  std::optional<Tokenizer> tokenizer_;
   ThreadPool pool_;
   Transformer transformer_;
 };

@@ -1,0 +1,54 @@
+// Builds a serialized SentencePiece ModelProto (sentencepiece_model.proto) for
+// a BPE vocabulary, to be loaded with
+// SentencePieceProcessor::LoadFromSerializedProto, and reads the normalizer
+// flags back out of one. Written by hand: the few fields we need take ~60
+// lines of wire format, where the generated code would add a protobuf
+// dependency to the build (libsentencepiece does not export its own).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace grok::sp {
+
+// ModelProto.SentencePiece.Type; the numbering is also GGUF's token_type.
+enum class PieceType : int32_t {
+  NORMAL = 1,
+  UNKNOWN = 2,
+  CONTROL = 3,
+  USER_DEFINED = 4,
+  UNUSED = 5,
+  BYTE = 6,
+};
+
+struct Piece {
+  std::string text;
+  float score = 0;
+  PieceType type = PieceType::NORMAL;
+};
+
+struct BpeModel {
+  std::vector<Piece> pieces;
+  // Special ids (-1: none). Their pieces are written as trainer_spec's
+  // unk/bos/eos/pad_piece, which is how the library looks the ids up.
+  int32_t unk_id = -1, bos_id = -1, eos_id = -1, pad_id = -1;
+  bool byte_fallback = true;
+  bool add_dummy_prefix = true;
+  bool remove_extra_whitespaces = false;
+};
+
+// ModelProto { pieces = 1; trainer_spec = 2; normalizer_spec = 3 } with an
+// "identity" normalizer (no precompiled character map) and model_type BPE.
+std::string serialize(const BpeModel& model);
+
+// The normalizer flags of any serialized ModelProto (proto defaults when a
+// field is absent, or the proto is malformed).
+struct NormalizerFlags {
+  bool add_dummy_prefix = true;
+  bool remove_extra_whitespaces = true;
+};
+NormalizerFlags read_normalizer_flags(std::string_view serialized_model);
+
+}  // namespace grok::sp

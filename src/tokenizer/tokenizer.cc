@@ -1,0 +1,323 @@
+#include "tokenizer/tokenizer.h"
+
+#include <sentencepiece_processor.h>
+
+#include <cmath>
+#include <utility>
+
+#include "core/error.h"
+#include "io/gguf.h"
+#include "tokenizer/sp_model_proto.h"
+
+namespace grok {
+namespace {
+
+constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";  // "▁", SentencePiece's escaped space
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+// Strict UTF-8, the same rules as SentencePiece's DecodeUTF8: no overlong
+// forms, no surrogates, nothing above U+10FFFF. Returns the length of the
+// character at the start of `s`, or 0 when there is none; then `incomplete`
+// says whether `s` is a proper prefix of some valid character.
+size_t utf8_char(std::string_view s, bool& incomplete) {
+  incomplete = false;
+  const auto byte = [&](size_t i) { return uint8_t(s[i]); };
+  const uint8_t lead = byte(0);
+  if (lead < 0x80) return 1;
+  size_t len;
+  uint8_t lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    len = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    len = 3;
+    if (lead == 0xE0) lo = 0xA0;  // overlong
+    if (lead == 0xED) hi = 0x9F;  // surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    len = 4;
+    if (lead == 0xF0) lo = 0x90;  // overlong
+    if (lead == 0xF4) hi = 0x8F;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  for (size_t i = 1; i < len; ++i) {
+    if (i == s.size()) {
+      incomplete = true;
+      return 0;
+    }
+    const uint8_t b = byte(i);
+    if (i == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80) return 0;
+  }
+  return len;
+}
+
+// What SentencePiece's Decode makes of a run of byte pieces: each valid
+// character as is, U+FFFD for each byte that starts none. Stops before a
+// proper prefix of a character unless the run has ended.
+std::string drain_bytes(std::string& pending, bool run_ended) {
+  std::string out;
+  size_t i = 0;
+  while (i < pending.size()) {
+    bool incomplete;
+    const size_t n = utf8_char(std::string_view(pending).substr(i), incomplete);
+    if (n) {
+      out.append(pending, i, n);
+      i += n;
+    } else if (incomplete && !run_ended) {
+      break;
+    } else {
+      out += kReplacement;
+      ++i;
+    }
+  }
+  pending.erase(0, i);
+  return out;
+}
+
+std::string hex_byte(uint8_t b) {
+  static const char kHex[] = "0123456789ABCDEF";
+  return {'0', 'x', kHex[b >> 4], kHex[b & 15]};
+}
+
+// "<0xAB>" -> 0xAB (byte pieces are always in this form; the library checks).
+uint8_t byte_of_piece(const std::string& piece) {
+  return uint8_t(std::stoul(piece.substr(3, 2), nullptr, 16));
+}
+
+std::shared_ptr<sentencepiece::SentencePieceProcessor> load_serialized(const std::string& proto,
+                                                                      const std::string& what) {
+  auto sp = std::make_shared<sentencepiece::SentencePieceProcessor>();
+  const auto status = sp->LoadFromSerializedProto(proto);
+  if (!status.ok()) fail(what, ": SentencePiece rejected the vocabulary: ", status.ToString());
+  return sp;
+}
+
+bool is_grok_symbol(const std::string& t) {
+  return t.size() > 4 && t.compare(0, 2, "<|") == 0 && t.compare(t.size() - 2, 2, "|>") == 0;
+}
+
+}  // namespace
+
+Tokenizer::Tokenizer(std::shared_ptr<sentencepiece::SentencePieceProcessor> sp) : sp_(std::move(sp)) {
+  const sp::NormalizerFlags flags = sp::read_normalizer_flags(sp_->serialized_model_proto());
+  dummy_prefix_ = flags.add_dummy_prefix;
+  remove_extra_ws_ = flags.remove_extra_whitespaces;
+  bos_ = sp_->bos_id();
+  eos_ = sp_->eos_id();
+  pad_ = sp_->pad_id();
+}
+
+Tokenizer Tokenizer::from_model_file(const std::string& path) {
+  auto sp = std::make_shared<sentencepiece::SentencePieceProcessor>();
+  const auto status = sp->Load(path);
+  if (!status.ok()) fail(path, ": cannot load SentencePiece model: ", status.ToString());
+  return Tokenizer(std::move(sp));
+}
+
+// The GGUF's arrays are rebuilt into a SentencePiece model as they are,
+// types included. llama.cpp's converter types Grok's user-defined symbols
+// NORMAL (score 0). For the digits and the '\n', '\t' and space runs that
+// loses nothing, so we keep the file's types (checked on 10,000+ strings in
+// tokenizer_test): no other piece of Grok's vocabulary contains a digit,
+// '\n', '\t' or a raw space (spaces are escaped to "▁" before BPE, so the
+// space runs never match either way), so those pieces merge only with each
+// other, and
+// BPE's leftmost-first order among equal scores rebuilds the same longest
+// runs that SentencePiece's longest-prefix match of user-defined symbols
+// cuts. Only the <|...|> symbols change: they contain ordinary characters and
+// get split into "<|", "separator", "|>"-style pieces; we warn instead of
+// guessing which NORMAL pieces were meant to be whole.
+Tokenizer Tokenizer::from_gguf(const GgufFile& gguf) {
+  const std::string& path = gguf.path();
+  const auto where = [&](std::string_view key) { return cat(path, ": ", key); };
+
+  const auto model = gguf.get_string("tokenizer.ggml.model");
+  if (!model) fail(where("tokenizer.ggml.model"), " is missing (no vocabulary in this GGUF)");
+  if (*model != "llama")
+    fail(where("tokenizer.ggml.model"), " is '", *model,
+         "'; only SentencePiece vocabularies ('llama') are supported");
+
+  const auto* tokens = gguf.get_string_array("tokenizer.ggml.tokens");
+  const auto* scores = gguf.get_number_array("tokenizer.ggml.scores");
+  const auto* types = gguf.get_number_array("tokenizer.ggml.token_type");
+  if (!tokens) fail(where("tokenizer.ggml.tokens"), " is missing");
+  if (!scores) fail(where("tokenizer.ggml.scores"), " is missing");
+  if (!types) fail(where("tokenizer.ggml.token_type"), " is missing");
+  const size_t n = tokens->size();
+  if (n == 0) fail(where("tokenizer.ggml.tokens"), " is empty");
+  if (n > size_t(INT32_MAX)) fail(where("tokenizer.ggml.tokens"), " has ", n, " entries, too many");
+  if (scores->size() != n)
+    fail(where("tokenizer.ggml.scores"), " has ", scores->size(), " entries but there are ", n, " tokens");
+  if (types->size() != n)
+    fail(where("tokenizer.ggml.token_type"), " has ", types->size(), " entries but there are ", n, " tokens");
+
+  sp::BpeModel m;
+  m.pieces.resize(n);
+  bool any_byte = false, grok_symbols_normal = false;
+  for (size_t i = 0; i < n; ++i) {
+    const double t = (*types)[i];
+    if (!(t >= 1 && t <= 6) || t != std::floor(t))
+      fail(where("tokenizer.ggml.token_type"), "[", i, "] is ", t, ", not a token type 1..6");
+    const double s = (*scores)[i];
+    if (!std::isfinite(s)) fail(where("tokenizer.ggml.scores"), "[", i, "] is ", s, ", not a finite number");
+    sp::Piece& p = m.pieces[i];
+    p.text = (*tokens)[i];
+    p.score = float(s);
+    p.type = sp::PieceType(int32_t(t));
+    any_byte |= p.type == sp::PieceType::BYTE;
+    grok_symbols_normal |= p.type == sp::PieceType::NORMAL && is_grok_symbol(p.text);
+  }
+
+  const auto id_key = [&](const char* key, int64_t fallback, bool optional) -> int32_t {
+    const int64_t id = gguf.get_int(key).value_or(fallback);
+    if (optional && id < 0) return -1;
+    if (id < 0 || uint64_t(id) >= n) fail(where(key), " is ", id, ", outside the vocabulary of ", n, " tokens");
+    return int32_t(id);
+  };
+  // Defaults are llama.cpp's for SentencePiece vocabularies.
+  m.bos_id = id_key("tokenizer.ggml.bos_token_id", 1, false);
+  m.eos_id = id_key("tokenizer.ggml.eos_token_id", 2, false);
+  m.unk_id = id_key("tokenizer.ggml.unknown_token_id", 0, false);
+  m.pad_id = id_key("tokenizer.ggml.padding_token_id", -1, true);
+  if (m.pieces[m.unk_id].type != sp::PieceType::UNKNOWN)
+    fail(where("tokenizer.ggml.unknown_token_id"), " is ", m.unk_id, " but that token's type is not unknown (2)");
+  m.byte_fallback = any_byte;
+  m.add_dummy_prefix = gguf.get_bool("tokenizer.ggml.add_space_prefix").value_or(true);
+  m.remove_extra_whitespaces = gguf.get_bool("tokenizer.ggml.remove_extra_whitespaces").value_or(false);
+
+  Tokenizer tok(load_serialized(sp::serialize(m), where("tokenizer.ggml.tokens")));
+  // The GGUF's ids are authoritative even where the token is not typed control.
+  tok.bos_ = m.bos_id;
+  tok.eos_ = m.eos_id;
+  tok.pad_ = m.pad_id;
+  if (grok_symbols_normal)
+    tok.warnings_.push_back(cat(
+        path, ": the vocabulary types Grok's <|...|> symbols as normal tokens (llama.cpp's converter does), "
+              "so they will be split into pieces; pass --tokenizer tokenizer.model for SentencePiece's behaviour"));
+  return tok;
+}
+
+// Laid out like Grok's vocabulary ([PAD] [BOS] [EOS] [UNK], then bytes) so
+// the special ids agree; a few English merges keep ordinary text short.
+Tokenizer Tokenizer::builtin() {
+  sp::BpeModel m;
+  const auto add = [&](std::string text, sp::PieceType type) {
+    m.pieces.push_back({std::move(text), 0.0f, type});
+  };
+  add("[PAD]", sp::PieceType::CONTROL);
+  add("[BOS]", sp::PieceType::CONTROL);
+  add("[EOS]", sp::PieceType::CONTROL);
+  add("[UNK]", sp::PieceType::UNKNOWN);
+  for (int b = 0; b < 256; ++b) add("<" + hex_byte(uint8_t(b)) + ">", sp::PieceType::BYTE);
+  // Merges first, each reachable from shorter pieces; scores fall with the
+  // position, so earlier merges win, as in a trained model.
+  const char* const merges[] = {
+      "▁t", "he", "▁the", "in", "er", "an", "▁a", "on", "re", "▁s",
+      "at", "en", "▁o", "▁w", "nd", "▁i", "is", "or", "es", "▁c",
+      "it", "ing", "▁b", "ed", "▁f", "▁of", "▁p", "ou", "▁and",
+      "▁to", "▁in", "ar", "▁m", "le", "▁d", "as", "▁h",
+      "▁th", "al", "ic", "▁is", "▁T", "▁I", "▁The",
+      "ion", "▁that", "▁it", "▁for", "ll", "ell", "ello", "▁H",
+      "▁Hello", "ld", "▁wor", "▁world", "▁▁",
+  };
+  for (const char* p : merges) add(p, sp::PieceType::NORMAL);
+  add(std::string(kSpaceSymbol), sp::PieceType::NORMAL);
+  for (char c = '!'; c <= '~'; ++c) add(std::string(1, c), sp::PieceType::NORMAL);
+  for (size_t i = 260; i < m.pieces.size(); ++i) m.pieces[i].score = -float(i - 260);
+  m.pad_id = 0;
+  m.bos_id = 1;
+  m.eos_id = 2;
+  m.unk_id = 3;
+  return Tokenizer(load_serialized(sp::serialize(m), "built-in vocabulary"));
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
+  for (size_t i = 0; i < text.size();) {
+    bool incomplete;
+    const size_t n = utf8_char(text.substr(i), incomplete);
+    if (n == 0)
+      fail("invalid UTF-8 at byte offset ", i, " (byte ", hex_byte(uint8_t(text[i])), ")",
+           incomplete ? ": truncated sequence" : "");
+    i += n;
+  }
+  std::vector<int> ids;
+  const auto status = sp_->Encode(text, &ids);
+  if (!status.ok()) fail("tokenizer: cannot encode text: ", status.ToString());
+  return std::vector<int32_t>(ids.begin(), ids.end());
+}
+
+void Tokenizer::check_id(int32_t id) const {
+  if (id < 0 || id >= vocab_size())
+    fail("token id ", id, " is outside the vocabulary [0, ", vocab_size(), ")");
+}
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
+  for (int32_t id : ids) check_id(id);
+  std::string text;
+  const auto status = sp_->Decode(std::vector<int>(ids.begin(), ids.end()), &text);
+  if (!status.ok()) fail("tokenizer: cannot decode ids: ", status.ToString());
+  return text;
+}
+
+std::string Tokenizer::piece(int32_t id) const {
+  check_id(id);
+  return sp_->IdToPiece(id);
+}
+
+int32_t Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
+int32_t Tokenizer::bos_id() const { return bos_; }
+int32_t Tokenizer::eos_id() const { return eos_; }
+int32_t Tokenizer::pad_id() const { return pad_; }
+bool Tokenizer::is_byte(int32_t id) const { return id >= 0 && id < vocab_size() && sp_->IsByte(id); }
+bool Tokenizer::is_control(int32_t id) const { return id >= 0 && id < vocab_size() && sp_->IsControl(id); }
+
+// Mirrors DecodeSentencePiece in SentencePiece's Decode: control pieces are
+// invisible, the unknown piece shows as the model's unk surface, and the
+// first visible piece loses one leading "▁" (the dummy prefix).
+std::string Tokenizer::decode_piece(int32_t id, bool at_start, bool& consumed_ws) const {
+  consumed_ws = false;
+  if (sp_->IsControl(id)) return "";
+  if (sp_->IsUnknown(id)) return sp_->DecodeIds({id});
+  std::string_view p = sp_->IdToPiece(id);
+  if (at_start && (dummy_prefix_ || remove_extra_ws_) && p.substr(0, kSpaceSymbol.size()) == kSpaceSymbol) {
+    p.remove_prefix(kSpaceSymbol.size());
+    consumed_ws = !remove_extra_ws_;  // with it, every leading "▁" goes
+  }
+  std::string out;
+  for (size_t i = 0; i < p.size();) {
+    if (p.substr(i, kSpaceSymbol.size()) == kSpaceSymbol) {
+      out += ' ';
+      i += kSpaceSymbol.size();
+    } else {
+      out += p[i++];
+    }
+  }
+  return out;
+}
+
+// SentencePiece decides whether a piece is "at the start" when it reaches
+// it: no text yet and no dummy-prefix space consumed. first_ tracks exactly
+// that; byte pieces wait in pending_ until they form whole characters.
+std::string StreamDecoder::push(int32_t id) {
+  tok_.check_id(id);
+  std::string out;
+  if (tok_.is_byte(id)) {
+    pending_ += char(byte_of_piece(tok_.sp_->IdToPiece(id)));
+    out = drain_bytes(pending_, false);
+    if (!out.empty()) first_ = false;
+    return out;
+  }
+  out = drain_bytes(pending_, true);
+  if (!out.empty()) first_ = false;
+  bool consumed_ws;
+  const std::string text = tok_.decode_piece(id, first_, consumed_ws);
+  if (consumed_ws || !text.empty()) first_ = false;
+  return out + text;
+}
+
+std::string StreamDecoder::finish() {
+  std::string out = drain_bytes(pending_, true);
+  if (!out.empty()) first_ = false;
+  return out;
+}
+
+}  // namespace grok

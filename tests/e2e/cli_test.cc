@@ -1,0 +1,181 @@
+// The `grok` command as a user runs it: the built-in default, same-seed
+// reproducibility, and bad input of every kind giving one clear line and exit 1.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "io/gguf_writer.h"
+#include "io/npy.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+#include "test_paths.h"
+
+namespace grok {
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+Result grok(const std::string& args) {
+  const std::string err = test::temp_dir() + "/stderr.txt";
+  const std::string cmd = std::string(GROK_BINARY) + " " + args + " 2>" + err;
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = slurp(err);
+  return r;
+}
+
+// A tiny Grok GGUF made from the built-in model's tensors; `edit` may change
+// the writer's input (drop, reshape or add a tensor) before writing.
+struct TinyGguf {
+  std::string arch = "grok";
+  std::function<bool(const TensorInfo&)> keep = [](const TensorInfo&) { return true; };
+  std::function<void(GgufWriter&)> extra = [](GgufWriter&) {};
+  std::string reshape;  // tensor whose first dim is halved
+};
+
+std::string write_tiny_gguf(const std::string& name, const TinyGguf& spec = {}) {
+  const Model m = builtin_model(300);
+  GgufWriter w;
+  w.set_string("general.architecture", spec.arch);
+  w.set_u32("grok.block_count", uint32_t(m.config.n_layers));
+  w.set_u32("grok.embedding_length", uint32_t(m.config.dim));
+  w.set_u32("grok.feed_forward_length", uint32_t(m.config.ffn_dim));
+  w.set_u32("grok.attention.head_count", uint32_t(m.config.n_heads));
+  w.set_u32("grok.attention.head_count_kv", uint32_t(m.config.n_kv_heads));
+  w.set_u32("grok.expert_count", uint32_t(m.config.n_experts));
+  w.set_u32("grok.expert_used_count", uint32_t(m.config.n_experts_used));
+  w.set_u32("grok.context_length", 64);
+  w.set_f32("grok.attention.output_scale", 0.25f);
+  for (const TensorInfo& t : m.store->tensors()) {
+    if (!spec.keep(t)) continue;
+    auto shape = t.shape;
+    uint64_t bytes = t.nbytes;
+    if (t.name == spec.reshape) {
+      shape[0] /= 2;
+      bytes /= 2;
+    }
+    w.add_tensor(t.name, t.dtype, shape, std::vector<std::byte>(t.data, t.data + bytes));
+  }
+  spec.extra(w);
+  const std::string path = test::temp_dir() + "/" + name + ".gguf";
+  w.write(path);
+  return path;
+}
+
+// One line, starting "grok: error:", containing every `needle`; exit code 1.
+void expect_clear_error(const Result& r, std::initializer_list<std::string> needles) {
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(r.err.rfind("grok: error: ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  for (const auto& n : needles) EXPECT_NE(r.err.find(n), std::string::npos) << "'" << n << "' not in: " << r.err;
+}
+
+TEST(Cli, BuiltInDefaultGeneratesAndReportsSpeed) {
+  const Result r = grok("generate -p 'Hello' -n 12");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("tokens/s"), std::string::npos) << r.err;
+  EXPECT_FALSE(r.out.empty());
+}
+
+TEST(Cli, SameSeedSameOutput) {
+  const std::string args = "generate -p 'The answer' -n 24 --temperature 1.0 --top-p 0.9 --seed ";
+  const Result a = grok(args + "5"), b = grok(args + "5"), c = grok(args + "6");
+  ASSERT_EQ(a.code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.out, c.out);
+}
+
+TEST(Cli, TopProbsPrintsOneJsonLinePerToken) {
+  const Result r = grok("generate -p 'Hi' -n 5 --temperature 0 --top-probs");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 5) << r.out;
+  EXPECT_NE(r.out.find("\"top\": [["), std::string::npos) << r.out;
+}
+
+TEST(Cli, TokenizeDetokenizeRoundTrip) {
+  const Result ids = grok("tokenize -p 'Hello, world'");
+  ASSERT_EQ(ids.code, 0) << ids.err;
+  EXPECT_EQ(ids.out.front(), '[');
+  const Result text = grok("detokenize '" + ids.out.substr(0, ids.out.size() - 1) + "'");
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_EQ(text.out, "Hello, world\n");
+}
+
+TEST(Cli, LogitsWritesNpyOfLastOrAllPositions) {
+  const std::string model = write_tiny_gguf("ok"), out = test::temp_dir() + "/l.npy";
+  int64_t rows = 0, cols = 0;
+  ASSERT_EQ(grok("logits -m " + model + " --tokens 5,6,7 -o " + out).code, 0);
+  read_npy_f32(out, rows, cols);
+  EXPECT_EQ(rows, 1);
+  EXPECT_EQ(cols, 300);
+  ASSERT_EQ(grok("logits -m " + model + " --tokens 5,6,7 --all-positions -o " + out).code, 0);
+  read_npy_f32(out, rows, cols);
+  EXPECT_EQ(rows, 3);
+}
+
+TEST(CliErrors, MissingAndTruncatedFiles) {
+  expect_clear_error(grok("logits -m /nonexistent.gguf --tokens 1 -o x.npy"), {"/nonexistent.gguf"});
+  const std::string good = write_tiny_gguf("trunc-src");
+  const std::string bytes = slurp(good);
+  for (size_t cut : {size_t(3), size_t(100), bytes.size() / 2, bytes.size() - 1}) {
+    const std::string path = test::temp_dir() + "/trunc.gguf";
+    std::ofstream(path, std::ios::binary).write(bytes.data(), std::streamsize(cut));
+    expect_clear_error(grok("logits -m " + path + " --tokens 1 -o x.npy"), {path});
+  }
+}
+
+TEST(CliErrors, TensorsMissingMisshapedOrUnknown) {
+  const auto missing = write_tiny_gguf("missing", {.keep = [](const TensorInfo& t) {
+                                                      return t.name != "blk.1.attn_q.weight";
+                                                    }});
+  expect_clear_error(grok("logits -m " + missing + " --tokens 1 -o x.npy"), {"blk.1.attn_q.weight", "missing"});
+  const auto shaped = write_tiny_gguf("shaped", {.reshape = "blk.0.attn_k.weight"});
+  expect_clear_error(grok("logits -m " + shaped + " --tokens 1 -o x.npy"), {"blk.0.attn_k.weight", "shape"});
+  const auto extra = write_tiny_gguf("extra", {.extra = [](GgufWriter& w) {
+                                                 w.add_tensor("mystery.weight", DType::F32, {4},
+                                                              std::vector<std::byte>(16));
+                                               }});
+  expect_clear_error(grok("logits -m " + extra + " --tokens 1 -o x.npy"), {"mystery.weight", "unexpected"});
+  const auto llama = write_tiny_gguf("llama", {.arch = "llama"});
+  expect_clear_error(grok("logits -m " + llama + " --tokens 1 -o x.npy"), {"llama", "architecture"});
+}
+
+TEST(CliErrors, InvalidHuggingFaceConfig) {
+  const std::string dir = test::temp_dir() + "/hf-bad";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/config.json") << "{\"hidden_size\": ";
+  expect_clear_error(grok("logits -m " + dir + " --tokens 1 -o x.npy"), {"config.json", "invalid JSON"});
+  std::ofstream(dir + "/config.json") << R"({"hidden_size": "big", "vocab_size": 10})";
+  expect_clear_error(grok("logits -m " + dir + " --tokens 1 -o x.npy"), {"config.json", "hidden_size"});
+}
+
+TEST(CliErrors, TokenOutOfRangeAndOverLongRequest) {
+  const std::string model = write_tiny_gguf("ctx");
+  expect_clear_error(grok("logits -m " + model + " --tokens 1,300 -o x.npy"), {"300", "out of range"});
+  expect_clear_error(grok("logits -m " + model + " --tokens 1,x -o x.npy"), {"'x'"});
+  std::string many = "1";
+  for (int i = 0; i < 64; ++i) many += ",1";
+  expect_clear_error(grok("logits -m " + model + " --tokens " + many + " -o x.npy"), {"context of 64"});
+  expect_clear_error(grok("generate -p 'Hello' -n 5000"), {"context", "--max-tokens"});
+  expect_clear_error(grok("tokenize -p \"$(printf 'bad \\377 byte')\""), {"UTF-8"});
+}
+
+}  // namespace
+}  // namespace grok
