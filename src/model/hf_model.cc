@@ -2,6 +2,7 @@
 // plus *.safetensors (sharded with model.safetensors.index.json or not).
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -43,12 +44,12 @@ class ConfigReader {
   std::string path_;
 };
 
-GrokConfig config_from_hf(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail(path, ": cannot open (a Hugging Face model folder needs config.json)");
+}  // namespace
+
+GrokConfig parse_hf_config(std::string_view text, const std::string& path) {
   json j;
   try {
-    j = json::parse(in);
+    j = json::parse(text);
   } catch (const json::exception& e) {
     fail(path, ": invalid JSON: ", e.what());
   }
@@ -78,6 +79,15 @@ GrokConfig config_from_hf(const std::string& path) {
   c.eos_id = int32_t(r.opt_integer("eos_token_id").value_or(c.eos_id));
   c.validate(path);
   return c;
+}
+
+namespace {
+
+GrokConfig config_from_hf(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, ": cannot open (a Hugging Face model folder needs config.json)");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_hf_config(text, path);
 }
 
 TensorNaming hf_naming() {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "io/gguf.h"
 #include "io/tensor_store.h"
@@ -26,6 +27,9 @@ struct Model {
 Model load_model(const std::string& path);
 Model load_gguf_model(const std::string& path);
 Model load_hf_model(const std::string& dir);
+
+// A Hugging Face config.json's text (`path` names it in errors).
+GrokConfig parse_hf_config(std::string_view text, const std::string& path);
 
 // The tiny random-weight smoke-test model built in memory from `seed`.
 Model builtin_model(int64_t vocab_size, uint64_t seed = 1234);
