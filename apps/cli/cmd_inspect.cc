@@ -18,7 +18,7 @@ std::string human_bytes(double b) {
 }
 
 void run(const std::string& path, bool show_tensors) {
-  const Model m = path.empty() ? builtin_model(Tokenizer::builtin().vocab_size()) : load_model(path);
+  const Model m = path.empty() ? builtin_default_model() : load_model(path);
   std::printf("model: %s\nformat: %s\narchitecture: grok\n", path.empty() ? "(built-in)" : path.c_str(),
               m.format.c_str());
   std::printf("%s", m.config.describe().c_str());

@@ -21,6 +21,10 @@ void add_model_options(CLI::App* cmd, ModelArgs& args);
 // stderr. Without need_tokenizer, a model with no vocabulary is accepted.
 std::unique_ptr<Engine> open_engine(const ModelArgs& args, bool need_tokenizer = true);
 
+// The built-in smoke-test model, with its vocabulary's byte and control
+// tokens quieted so its (random) text is printable.
+Model builtin_default_model();
+
 // "1,2,3" or "[1, 2, 3]" -> ids; throws grok::Error naming the bad item.
 std::vector<int32_t> parse_id_list(const std::string& text);
 std::string json_escape(const std::string& s);

@@ -16,8 +16,16 @@ void add_model_options(CLI::App* cmd, ModelArgs& args) {
       ->check(CLI::NonNegativeNumber);
 }
 
+Model builtin_default_model() {
+  const Tokenizer tok = Tokenizer::builtin();
+  std::vector<int32_t> quiet;
+  for (int32_t id = 0; id < tok.vocab_size(); ++id)
+    if (tok.is_byte(id) || tok.is_control(id)) quiet.push_back(id);
+  return builtin_model(tok.vocab_size(), 1234, quiet);
+}
+
 std::unique_ptr<Engine> open_engine(const ModelArgs& args, bool need_tokenizer) {
-  Model model = args.model.empty() ? builtin_model(Tokenizer::builtin().vocab_size()) : load_model(args.model);
+  Model model = args.model.empty() ? builtin_default_model() : load_model(args.model);
   std::optional<Tokenizer> tok =
       need_tokenizer ? std::optional<Tokenizer>(tokenizer_for(model, args.tokenizer)) : find_tokenizer(model, args.tokenizer);
   if (tok)

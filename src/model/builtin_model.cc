@@ -28,7 +28,7 @@ class Gaussian {
 
 }  // namespace
 
-Model builtin_model(int64_t vocab_size, uint64_t seed) {
+Model builtin_model(int64_t vocab_size, uint64_t seed, std::span<const int32_t> quiet_ids) {
   GrokConfig c;
   c.vocab_size = vocab_size;
   c.dim = 64;
@@ -65,6 +65,10 @@ Model builtin_model(int64_t vocab_size, uint64_t seed) {
   // Embedding rows of rms 0.5 after the embedding scale; a large final norm
   // scale so logits have a spread like a trained model's (std of a few units).
   add(naming.embed, {c.vocab_size, c.dim}, 0, 0.5f / c.embed_scale);
+  float* embed = reinterpret_cast<float*>(const_cast<std::byte*>(store->tensors().back().data));
+  for (int32_t id : quiet_ids)
+    if (id >= 0 && id < c.vocab_size)
+      for (int64_t d = 0; d < c.dim; ++d) embed[id * c.dim + d] *= 0.01f;
   add(naming.final_norm, {c.dim}, 4.0f / (0.5f / c.embed_scale * std::sqrt(d) * c.logit_scale), 0);
   for (int64_t i = 0; i < c.n_layers; ++i) {
     auto name = [&](LayerTensor t) { return naming.layer(i, t); };

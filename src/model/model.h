@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,8 @@ Model load_hf_model(const std::string& dir);
 GrokConfig parse_hf_config(std::string_view text, const std::string& path);
 
 // The tiny random-weight smoke-test model built in memory from `seed`.
-Model builtin_model(int64_t vocab_size, uint64_t seed = 1234);
+// `quiet_ids` (e.g. byte and control tokens) get near-zero embeddings, so
+// their logits stay near 0 and sampling mostly picks printable pieces.
+Model builtin_model(int64_t vocab_size, uint64_t seed = 1234, std::span<const int32_t> quiet_ids = {});
 
 }  // namespace grok
