@@ -11,15 +11,16 @@ void GrokConfig::validate(std::string_view where) const {
   auto positive = [&](const char* field, int64_t v, int64_t max) {
     if (v <= 0 || v > max) fail(where, ": ", field, " = ", v, " is out of range (1..", max, ")");
   };
+  // Bounds far above any real model, low enough that size products fit int64.
   positive("vocab_size", vocab_size, int64_t(1) << 24);
-  positive("dim", dim, int64_t(1) << 20);
-  positive("n_layers", n_layers, 4096);
+  positive("dim", dim, int64_t(1) << 17);
+  positive("n_layers", n_layers, 1024);
   positive("n_heads", n_heads, 4096);
   positive("n_kv_heads", n_kv_heads, 4096);
   positive("head_dim", head_dim, 4096);
-  positive("n_experts", n_experts, 4096);
+  positive("n_experts", n_experts, 1024);
   positive("n_experts_used", n_experts_used, n_experts);
-  positive("ffn_dim", ffn_dim, int64_t(1) << 24);
+  positive("ffn_dim", ffn_dim, int64_t(1) << 20);
   positive("context_length", context_length, int64_t(1) << 24);
   if (n_heads % n_kv_heads != 0)
     fail(where, ": n_heads (", n_heads, ") is not a multiple of n_kv_heads (", n_kv_heads, ")");
