@@ -73,6 +73,7 @@ GrokWeights bind_weights(const GrokConfig& cfg, const TensorStore& store, const 
   const int64_t d = cfg.dim, q_dim = cfg.n_heads * cfg.head_dim, kv_dim = cfg.n_kv_heads * cfg.head_dim;
   w.embed = b.matrix(naming.embed, cfg.vocab_size, d);
   w.final_norm = b.vector_f32(naming.final_norm, {d});
+  w.output = store.find(naming.output) ? b.matrix(naming.output, cfg.vocab_size, d) : w.embed;
   w.layers.resize(size_t(cfg.n_layers));
   for (int64_t i = 0; i < cfg.n_layers; ++i) {
     LayerWeights& l = w.layers[size_t(i)];

@@ -18,6 +18,7 @@ enum class ExpertTensor { W1, V, W2 };
 struct TensorNaming {
   std::string embed;
   std::string final_norm;
+  std::string output;  // an untied output projection, used when present (Grok-1 ties it)
   std::function<std::string(int64_t layer, LayerTensor)> layer;
   // Stacked: one [n_experts][out][in] tensor per kind (GGUF); otherwise one
   // [out][in] tensor per expert (Hugging Face).

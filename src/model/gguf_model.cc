@@ -59,6 +59,7 @@ TensorNaming gguf_tensor_naming() {
   TensorNaming n;
   n.embed = "token_embd.weight";
   n.final_norm = "output_norm.weight";
+  n.output = "output.weight";
   n.layer = [](int64_t i, LayerTensor t) {
     const std::string b = "blk." + std::to_string(i) + ".";
     switch (t) {

@@ -94,6 +94,7 @@ TensorNaming hf_naming() {
   TensorNaming n;
   n.embed = "transformer.in_out_embed.weight";
   n.final_norm = "transformer.rms_norm.weight";
+  n.output = "lm_head.weight";
   n.layer = [](int64_t i, LayerTensor t) {
     const std::string b = "transformer.decoder_layer." + std::to_string(i) + ".";
     switch (t) {

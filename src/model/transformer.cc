@@ -1,7 +1,7 @@
 // The layer loop of SPEC.md, "Forward pass":
 //   x = E[t]·embed_scale
 //   per layer: x += norm1(Attention(norm0(x))); x += norm3(MoE(norm2(x)))
-//   logits = norm_final(x)·Eᵀ·logit_scale
+//   logits = norm_final(x)·Eᵀ·logit_scale   (E tied as output projection)
 #include "model/transformer.h"
 
 #include "core/error.h"
@@ -93,7 +93,7 @@ void Transformer::forward(std::span<const int32_t> tokens, KVCache& cache, Threa
     rms_norm(&s.x[size_t((first + r) * D)], w_.final_norm.data(), D, cfg_.rms_eps, &s.final[size_t(r * D)]);
   observe("result_norm", -1, s.final.data(), rows, D);
   logits.resize(size_t(rows * cfg_.vocab_size));
-  matmul(w_.embed, s.final.data(), rows, logits.data(), pool);  // tied output projection
+  matmul(w_.output, s.final.data(), rows, logits.data(), pool);
   for (float& v : logits) v *= cfg_.logit_scale;
 }
 

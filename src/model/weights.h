@@ -29,7 +29,8 @@ struct LayerWeights {
 };
 
 struct GrokWeights {
-  WeightMatrix embed;              // (vocab, dim): input embedding and tied output projection
+  WeightMatrix embed;              // (vocab, dim): input embedding
+  WeightMatrix output;             // (vocab, dim): output projection; = embed (tied) unless the file has its own
   std::vector<float> final_norm;   // (dim)
   std::vector<LayerWeights> layers;
 };

@@ -130,6 +130,21 @@ TEST(Cli, LogitsWritesNpyOfLastOrAllPositions) {
   EXPECT_EQ(rows, 3);
 }
 
+TEST(Cli, UntiedOutputProjectionIsUsedWhenPresent) {
+  // An all-zero output.weight must give all-zero logits; tied, they are not.
+  const std::string untied = write_tiny_gguf("untied", {.extra = [](GgufWriter& w) {
+                                                          w.add_tensor("output.weight", DType::F32, {300, 64},
+                                                                       std::vector<std::byte>(300 * 64 * 4));
+                                                        }});
+  const std::string out = test::temp_dir() + "/untied.npy";
+  int64_t rows = 0, cols = 0;
+  ASSERT_EQ(grok("logits -m " + untied + " --tokens 5,6 -o " + out).code, 0);
+  for (float v : read_npy_f32(out, rows, cols)) ASSERT_EQ(v, 0.0f);
+  ASSERT_EQ(grok("logits -m " + write_tiny_gguf("tied") + " --tokens 5,6 -o " + out).code, 0);
+  const auto tied = read_npy_f32(out, rows, cols);
+  EXPECT_NE(std::count(tied.begin(), tied.end(), 0.0f), int64_t(tied.size()));
+}
+
 TEST(CliErrors, MissingAndTruncatedFiles) {
   expect_clear_error(grok("logits -m /nonexistent.gguf --tokens 1 -o x.npy"), {"/nonexistent.gguf"});
   const std::string good = write_tiny_gguf("trunc-src");
