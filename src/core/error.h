@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace grok {
 
@@ -22,6 +23,10 @@ std::string cat(const Args&... args) {
   (os << ... << args);
   return os.str();
 }
+
+// A name from a file, quoted for an error message: control and non-ASCII
+// bytes escaped and long names cut, so hostile input keeps messages one line.
+std::string quote_name(std::string_view s);
 
 template <typename... Args>
 [[noreturn]] void fail(const Args&... args) {

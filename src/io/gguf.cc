@@ -24,25 +24,6 @@ constexpr uint64_t kDefaultAlignment = 32;  // GGUF_DEFAULT_ALIGNMENT
 constexpr uint64_t kMinKvBytes = 8 + 4 + 1;              // empty key, type, 1-byte value
 constexpr uint64_t kMinTensorInfoBytes = 8 + 4 + 4 + 8;  // empty name, n_dims=0, type, offset
 
-// Error messages stay one line and bounded even for hostile names.
-std::string quote_name(std::string_view s) {
-  constexpr size_t kMax = 200;
-  std::string out = "'";
-  for (size_t k = 0; k < s.size() && k < kMax; ++k) {
-    const unsigned char c = static_cast<unsigned char>(s[k]);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += char(c);
-    } else {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  if (s.size() > kMax) out += "...";
-  return out + "'";
-}
-
 std::string_view gguf_type_name(GgufType t) {
   switch (t) {
     case GgufType::U8: return "u8";

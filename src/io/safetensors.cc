@@ -30,25 +30,6 @@ namespace fs = std::filesystem;
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 constexpr std::align_val_t kCopyAlign{64};
 
-// Error messages stay one line and bounded even for hostile names.
-std::string quote_name(std::string_view s) {
-  constexpr size_t kMax = 200;
-  std::string out = "'";
-  for (size_t k = 0; k < s.size() && k < kMax; ++k) {
-    const unsigned char c = static_cast<unsigned char>(s[k]);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += char(c);
-    } else {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  if (s.size() > kMax) out += "...";
-  return out + "'";
-}
-
 std::optional<DType> dtype_from_name(std::string_view s) {
   if (s == "F32") return DType::F32;
   if (s == "F16") return DType::F16;

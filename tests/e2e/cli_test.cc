@@ -12,7 +12,7 @@
 #include "io/npy.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
-#include "test_paths.h"
+#include "test_support.h"
 
 namespace grok {
 namespace {

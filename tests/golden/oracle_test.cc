@@ -10,7 +10,7 @@
 
 #include "core/error.h"
 #include "engine/engine.h"
-#include "test_paths.h"
+#include "test_support.h"
 
 namespace grok {
 namespace {

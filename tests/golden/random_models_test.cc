@@ -9,7 +9,7 @@
 
 #include "io/npy.h"
 #include "model/transformer.h"
-#include "test_paths.h"
+#include "test_support.h"
 
 namespace grok {
 namespace {

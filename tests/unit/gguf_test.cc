@@ -16,7 +16,7 @@
 #include "core/error.h"
 #include "core/quant.h"
 #include "io/gguf_writer.h"
-#include "test_paths.h"
+#include "test_support.h"
 
 namespace grok {
 namespace {
@@ -67,20 +67,9 @@ GgufFile parse(const std::vector<std::byte>& bytes) {
   return GgufFile::parse(buf, buf->data(), buf->size(), "mem.gguf");
 }
 
-// Expects a one-line grok::Error that names the file and contains `needle`.
-void expect_error(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one containing '" << needle << "'";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-  }
-}
 void expect_parse_error(const Raw& r, const std::string& needle) {
-  expect_error([&] { parse(r.b); }, "mem.gguf: ");
-  expect_error([&] { parse(r.b); }, needle);
+  test::expect_error([&] { parse(r.b); }, "mem.gguf: ");
+  test::expect_error([&] { parse(r.b); }, needle);
 }
 
 template <typename T>
@@ -195,16 +184,16 @@ TEST(Gguf, RoundTripMetadata) {
 TEST(Gguf, TypedAccessorsRejectOtherTypes) {
   const std::string path = write_sample("types.gguf");
   const GgufFile g = GgufFile::open(path);
-  expect_error([&] { g.get_int("general.architecture"); },
+  test::expect_error([&] { g.get_int("general.architecture"); },
                path + ": metadata key 'general.architecture' has type string, expected an integer");
-  expect_error([&] { g.get_int("f32"); }, "has type f32, expected an integer");
-  expect_error([&] { g.get_int("u64"); }, "does not fit in int64");
-  expect_error([&] { g.get_float("bool"); }, "has type bool, expected a number");
-  expect_error([&] { g.get_bool("u32"); }, "has type u32, expected bool");
-  expect_error([&] { g.get_string("strings"); }, "has type array[string], expected string");
-  expect_error([&] { g.get_string_array("f32s"); }, "has type array[f32], expected array[string]");
-  expect_error([&] { g.get_number_array("strings"); }, "metadata key 'strings' has type array[string]");
-  expect_error([&] { g.get_number_array("u32"); }, "has type u32");
+  test::expect_error([&] { g.get_int("f32"); }, "has type f32, expected an integer");
+  test::expect_error([&] { g.get_int("u64"); }, "does not fit in int64");
+  test::expect_error([&] { g.get_float("bool"); }, "has type bool, expected a number");
+  test::expect_error([&] { g.get_bool("u32"); }, "has type u32, expected bool");
+  test::expect_error([&] { g.get_string("strings"); }, "has type array[string], expected string");
+  test::expect_error([&] { g.get_string_array("f32s"); }, "has type array[f32], expected array[string]");
+  test::expect_error([&] { g.get_number_array("strings"); }, "metadata key 'strings' has type array[string]");
+  test::expect_error([&] { g.get_number_array("u32"); }, "has type u32");
 }
 
 TEST(Gguf, RoundTripTensors) {
@@ -256,24 +245,24 @@ TEST(Gguf, RoundTripTensors) {
 
 TEST(Gguf, WriterRejectsBadTensorsAndAlignment) {
   GgufWriter w;
-  expect_error([&] { w.add_tensor("x", DType::F32, {2}, std::vector<std::byte>(4)); },
+  test::expect_error([&] { w.add_tensor("x", DType::F32, {2}, std::vector<std::byte>(4)); },
                "has 4 bytes, expected 8");
-  expect_error([&] { w.add_tensor("x", DType::I8, {2}, std::vector<std::byte>(2)); }, "I8");
-  expect_error(
+  test::expect_error([&] { w.add_tensor("x", DType::I8, {2}, std::vector<std::byte>(2)); }, "I8");
+  test::expect_error(
       [&] {
         w.add_tensor("x", DType::F32, {1, 1, 1, 1, 1}, std::vector<std::byte>(4));
       },
       "5 dimensions");
-  expect_error(
+  test::expect_error(
       [&] {
         w.add_tensor("x", DType::Q8_0, {32, 16}, std::vector<std::byte>(16 * 34));
       },
       "not whole Q8_0 blocks");
-  expect_error([&] { w.add_tensor("x", DType::F32, {-1}, {}); }, "negative");
+  test::expect_error([&] { w.add_tensor("x", DType::F32, {-1}, {}); }, "negative");
   w.add_tensor("x", DType::F32, {1}, std::vector<std::byte>(4));
-  expect_error([&] { w.add_tensor("x", DType::F32, {1}, std::vector<std::byte>(4)); }, "added twice");
-  expect_error([&] { w.set_u32("general.alignment", 64); }, "general.alignment");
-  expect_error([&] { w.write(test::temp_dir() + "/no/such/dir.gguf"); }, "cannot create");
+  test::expect_error([&] { w.add_tensor("x", DType::F32, {1}, std::vector<std::byte>(4)); }, "added twice");
+  test::expect_error([&] { w.set_u32("general.alignment", 64); }, "general.alignment");
+  test::expect_error([&] { w.write(test::temp_dir() + "/no/such/dir.gguf"); }, "cannot create");
 }
 
 TEST(Gguf, SettingAKeyAgainReplacesIt) {

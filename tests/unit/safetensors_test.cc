@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "test_paths.h"
+#include "test_support.h"
 
 namespace grok {
 namespace {
@@ -51,19 +51,9 @@ TensorStore parse(const std::vector<std::byte>& bytes) {
   return s;
 }
 
-void expect_error(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one containing '" << needle << "'";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-  }
-}
 void expect_parse_error(const std::vector<std::byte>& file, const std::string& needle) {
-  expect_error([&] { parse(file); }, "mem.safetensors: ");
-  expect_error([&] { parse(file); }, needle);
+  test::expect_error([&] { parse(file); }, "mem.safetensors: ");
+  test::expect_error([&] { parse(file); }, needle);
 }
 void expect_header_error(const std::string& header, const std::string& needle, size_t data_bytes = 64) {
   expect_parse_error(make_st(header, std::vector<std::byte>(data_bytes)), needle);
@@ -229,7 +219,7 @@ TEST(Safetensors, RejectsUnknownDtype) {
 TEST(Safetensors, DuplicateAcrossFilesIsAnError) {
   TensorStore s = parse(sample_file());
   auto buf = std::make_shared<std::vector<std::byte>>(sample_file());
-  expect_error([&] { parse_safetensors(buf, buf->data(), buf->size(), "again.safetensors", s); },
+  test::expect_error([&] { parse_safetensors(buf, buf->data(), buf->size(), "again.safetensors", s); },
                "again.safetensors: tensor 'w.f32' is present twice");
 }
 
@@ -254,8 +244,8 @@ TEST(SafetensorsFolder, WithoutIndexLoadsEveryFileSorted) {
 TEST(SafetensorsFolder, EmptyOrMissingFolder) {
   const std::string d = fresh_dir("empty");
   TensorStore s;
-  expect_error([&] { read_safetensors_folder(d, s); }, d + ": no *.safetensors files");
-  expect_error([&] { read_safetensors_folder(d + "/nope", s); }, d + "/nope: not a directory");
+  test::expect_error([&] { read_safetensors_folder(d, s); }, d + ": no *.safetensors files");
+  test::expect_error([&] { read_safetensors_folder(d + "/nope", s); }, d + "/nope: not a directory");
 }
 
 std::string index_json(const json& weight_map) {
@@ -304,8 +294,8 @@ TEST(SafetensorsFolder, RejectsBadIndexes) {
       TensorStore s;
       read_safetensors_folder(d, s);
     };
-    expect_error(load, index + ": ");
-    expect_error(load, needle);
+    test::expect_error(load, index + ": ");
+    test::expect_error(load, needle);
   };
   expect_index_error(
       index_json({{"x", "s1.safetensors"}, {"missing", "s1.safetensors"}}),

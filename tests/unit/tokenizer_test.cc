@@ -17,7 +17,7 @@
 #include "core/error.h"
 #include "io/gguf.h"
 #include "io/gguf_writer.h"
-#include "test_paths.h"
+#include "test_support.h"
 
 namespace grok {
 namespace {

@@ -1,9 +1,13 @@
-#include "test_paths.h"
+#include "test_support.h"
 
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
 
 namespace grok::test {
 
@@ -29,6 +33,17 @@ std::string temp_dir() {
     return base.string();
   }();
   return dir;
+}
+
+void expect_error(const std::function<void()>& f, const std::string& needle) {
+  try {
+    f();
+    ADD_FAILURE() << "no error; expected one containing '" << needle << "'";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
 }
 
 }  // namespace grok::test

@@ -1,6 +1,7 @@
-// Where tests find their inputs.
+// Where tests find their inputs, and checks they share.
 #pragma once
 
+#include <functional>
 #include <string>
 
 namespace grok::test {
@@ -11,6 +12,9 @@ std::string shared_dir();
 std::string shared_file(const std::string& rel);
 // A fresh empty directory for this test process.
 std::string temp_dir();
+
+// Expects f() to throw a one-line grok::Error containing `needle`.
+void expect_error(const std::function<void()>& f, const std::string& needle);
 
 }  // namespace grok::test
 
