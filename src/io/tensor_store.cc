@@ -2,11 +2,16 @@
 
 #include "core/error.h"
 
+
 namespace grok {
 
 int64_t TensorInfo::numel() const {
+  // A zero dimension makes the product 0 even when the others would overflow.
+  for (int64_t d : shape)
+    if (d == 0) return 0;
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n)) fail(file, ": tensor ", quote_name(name), " shape ", shape_str(), " is too large");
   return n;
 }
 
