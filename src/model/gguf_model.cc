@@ -1,6 +1,8 @@
 // Grok models in GGUF, as llama.cpp's converter writes them (arch "grok").
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
+#include <regex>
 
 #include "core/error.h"
 #include "model/bind_weights.h"
@@ -9,7 +11,8 @@
 namespace grok {
 namespace {
 
-GrokConfig config_from_gguf(const GgufFile& g) {
+// `tensors` holds every part's tensors when the model is split.
+GrokConfig config_from_gguf(const GgufFile& g, const TensorStore& tensors) {
   const std::string& p = g.path();
   const auto arch = g.get_string("general.architecture");
   if (!arch) fail(p, ": metadata key 'general.architecture' is missing");
@@ -43,7 +46,7 @@ GrokConfig config_from_gguf(const GgufFile& g) {
   c.bos_id = int32_t(g.get_int("tokenizer.ggml.bos_token_id").value_or(c.bos_id));
   c.eos_id = int32_t(g.get_int("tokenizer.ggml.eos_token_id").value_or(c.eos_id));
 
-  const TensorInfo* embd = g.tensors().find("token_embd.weight");
+  const TensorInfo* embd = tensors.find("token_embd.weight");
   if (!embd) fail(p, ": tensor 'token_embd.weight' is missing");
   if (embd->shape.size() != 2) fail(p, ": tensor 'token_embd.weight' has shape ", embd->shape_str(), ", expected 2-D");
   c.vocab_size = embd->shape[0];
@@ -51,6 +54,38 @@ GrokConfig config_from_gguf(const GgufFile& g) {
     fail(p, ": tokenizer.ggml.tokens has ", tokens->size(), " entries but token_embd.weight has ", c.vocab_size, " rows");
   c.validate(p);
   return c;
+}
+
+// llama.cpp's gguf-split writes PREFIX-00001-of-0000N.gguf ... with the
+// metadata in the first part, tensors spread over all of them, and
+// split.no / split.count in each. Returns the tensors of all parts.
+std::shared_ptr<const TensorStore> gather_split_parts(const GgufFile& first) {
+  const int64_t count = first.get_int("split.count").value_or(1);
+  if (count <= 1) return first.share_tensors();
+  const std::string& path = first.path();
+  if (first.get_int("split.no").value_or(0) != 0)
+    fail(path, ": this is part ", *first.get_int("split.no") + 1, " of a split model; pass the first part");
+  std::smatch m;
+  static const std::regex pattern(R"((.*)-(\d{5})-of-(\d{5})\.gguf)");
+  if (!std::regex_match(path, m, pattern) || std::stoll(m[3]) != count)
+    fail(path, ": split.count is ", count, " but the name is not PREFIX-00001-of-", count, ".gguf");
+  auto all = std::make_shared<TensorStore>();
+  auto add_part = [&](const GgufFile& part) {
+    for (const TensorInfo& t : part.tensors().tensors()) all->add(t);
+    all->keep_alive(part.share_tensors());
+  };
+  add_part(first);
+  for (int64_t i = 1; i < count; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "-%05lld-of-%05lld.gguf", (long long)(i + 1), (long long)count);
+    const GgufFile part = GgufFile::open(m[1].str() + name);
+    if (part.get_int("split.no").value_or(-1) != i || part.get_int("split.count").value_or(-1) != count)
+      fail(part.path(), ": split.no/split.count do not say part ", i + 1, " of ", count);
+    add_part(part);
+  }
+  if (const auto n = first.get_int("split.tensors.count"); n && *n != int64_t(all->tensors().size()))
+    fail(path, ": split.tensors.count is ", *n, " but the parts hold ", all->tensors().size(), " tensors");
+  return all;
 }
 
 }  // namespace
@@ -91,8 +126,8 @@ TensorNaming gguf_tensor_naming() {
 Model load_gguf_model(const std::string& path) {
   auto g = std::make_shared<const GgufFile>(GgufFile::open(path));
   Model m;
-  m.config = config_from_gguf(*g);
-  m.store = g->share_tensors();
+  m.store = gather_split_parts(*g);
+  m.config = config_from_gguf(*g, *m.store);
   m.weights = bind_weights(m.config, *m.store, gguf_tensor_naming(), path);
   m.path = path;
   m.format = "gguf";

@@ -50,10 +50,8 @@ struct TinyGguf {
   std::string reshape;  // tensor whose first dim is halved
 };
 
-std::string write_tiny_gguf(const std::string& name, const TinyGguf& spec = {}) {
-  const Model m = builtin_model(300);
-  GgufWriter w;
-  w.set_string("general.architecture", spec.arch);
+void set_tiny_metadata(GgufWriter& w, const Model& m, const std::string& arch) {
+  w.set_string("general.architecture", arch);
   w.set_u32("grok.block_count", uint32_t(m.config.n_layers));
   w.set_u32("grok.embedding_length", uint32_t(m.config.dim));
   w.set_u32("grok.feed_forward_length", uint32_t(m.config.ffn_dim));
@@ -63,6 +61,12 @@ std::string write_tiny_gguf(const std::string& name, const TinyGguf& spec = {}) 
   w.set_u32("grok.expert_used_count", uint32_t(m.config.n_experts_used));
   w.set_u32("grok.context_length", 64);
   w.set_f32("grok.attention.output_scale", 0.25f);
+}
+
+std::string write_tiny_gguf(const std::string& name, const TinyGguf& spec = {}) {
+  const Model m = builtin_model(300);
+  GgufWriter w;
+  set_tiny_metadata(w, m, spec.arch);
   for (const TensorInfo& t : m.store->tensors()) {
     if (!spec.keep(t)) continue;
     auto shape = t.shape;
@@ -143,6 +147,36 @@ TEST(Cli, UntiedOutputProjectionIsUsedWhenPresent) {
   ASSERT_EQ(grok("logits -m " + write_tiny_gguf("tied") + " --tokens 5,6 -o " + out).code, 0);
   const auto tied = read_npy_f32(out, rows, cols);
   EXPECT_NE(std::count(tied.begin(), tied.end(), 0.0f), int64_t(tied.size()));
+}
+
+// Written as llama.cpp's gguf-split does: metadata in part 1, tensors over both.
+TEST(Cli, SplitGgufLoadsFromItsFirstPart) {
+  const Model m = builtin_model(300);
+  const auto& tensors = m.store->tensors();
+  const std::string prefix = test::temp_dir() + "/split";
+  for (uint32_t part = 0; part < 2; ++part) {
+    GgufWriter w;
+    if (part == 0) set_tiny_metadata(w, m, "grok");
+    w.set_u32("split.no", part);
+    w.set_u32("split.count", 2);
+    w.set_i32("split.tensors.count", int32_t(tensors.size()));
+    for (size_t i = part * tensors.size() / 2; i < (part + 1) * tensors.size() / 2; ++i)
+      w.add_tensor(tensors[i].name, tensors[i].dtype, tensors[i].shape,
+                   std::vector<std::byte>(tensors[i].data, tensors[i].data + tensors[i].nbytes));
+    w.write(prefix + "-0000" + std::to_string(part + 1) + "-of-00002.gguf");
+  }
+  const std::string whole = write_tiny_gguf("whole"), out = test::temp_dir() + "/s.npy";
+  int64_t rows = 0, cols = 0;
+  ASSERT_EQ(grok("logits -m " + whole + " --tokens 5,6,7 -o " + out).code, 0);
+  const auto expected = read_npy_f32(out, rows, cols);
+  const Result r = grok("logits -m " + prefix + "-00001-of-00002.gguf --tokens 5,6,7 -o " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(read_npy_f32(out, rows, cols), expected);
+  expect_clear_error(grok("logits -m " + prefix + "-00002-of-00002.gguf --tokens 1 -o " + out),
+                     {"part 2", "first part"});
+  std::filesystem::remove(prefix + "-00002-of-00002.gguf");
+  expect_clear_error(grok("logits -m " + prefix + "-00001-of-00002.gguf --tokens 1 -o " + out),
+                     {"-00002-of-00002.gguf"});
 }
 
 TEST(CliErrors, MissingAndTruncatedFiles) {
