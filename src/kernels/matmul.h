@@ -1,6 +1,8 @@
-// y = x · Wᵀ for a stored weight matrix W [rows][cols] and fp32 activations.
-// Accumulation is fp32 whatever W's dtype (the reference rounds to bf16; fp32
-// is the deliberate precision improvement SPEC.md allows).
+// y = x · Wᵀ for a stored weight matrix W [rows][cols] and fp32 activations,
+// through the CPU's best kernels (kernels/cpu/dot.h). Accumulation is fp32
+// whatever W's dtype. For quantised weight formats the activations are
+// quantised to 16-bit blocks of 32 for the integer dot products (far finer
+// than the reference's bf16 activations); float weights see fp32 activations.
 #pragma once
 
 #include <cstdint>

@@ -18,6 +18,10 @@ struct RandomModel {
   std::string name;
   std::string make_args;  // for make_random_grok.py
   bool with_hf;           // also check the Hugging Face folder written beside it
+  // Float weights: fp32 against float64. Quantised weights: the kernels round
+  // activations to 16-bit blocks (about 3e-3 on these logits after two
+  // layers), still far finer than the reference's own bf16 activations.
+  double tolerance = 1e-3;
 };
 
 std::ostream& operator<<(std::ostream& os, const RandomModel& m) { return os << m.name; }
@@ -71,7 +75,7 @@ TEST_P(RandomModels, LogitsMatchFloat64Reference) {
     ASSERT_EQ(a.size(), ref.size());
     double max_diff = 0;
     for (size_t i = 0; i < a.size(); ++i) max_diff = std::max(max_diff, std::abs(double(a[i]) - ref[i]));
-    EXPECT_LE(max_diff, 1e-3) << rm.name << " from " << path;
+    EXPECT_LE(max_diff, rm.tolerance) << rm.name << " from " << path;
   }
 }
 
@@ -83,7 +87,7 @@ INSTANTIATE_TEST_SUITE_P(
         RandomModel{"wide_heads_bf16", "--layers 2 --dim 64 --heads 8 --kv-heads 8 --head-dim 32 --experts 8 "
                     "--top-k 2 --ffn 96 --vocab 700 --seed 11 --dtype bf16 --hf-dtype bf16", true},
         RandomModel{"mqa_q8_0_top3", "--layers 2 --dim 128 --heads 4 --kv-heads 1 --head-dim 32 --experts 6 "
-                    "--top-k 3 --ffn 256 --vocab 2000 --seed 3 --dtype q8_0", false},
+                    "--top-k 3 --ffn 256 --vocab 2000 --seed 3 --dtype q8_0", false, 1e-2},
         RandomModel{"one_layer_f16_top1", "--layers 1 --dim 48 --heads 3 --kv-heads 1 --head-dim 16 --experts 2 "
                     "--top-k 1 --ffn 64 --vocab 500 --seed 5 --dtype f16 --hf-dtype f16 --rope-base 500000 "
                     "--attn-cap 5 --emb-scale 3 --out-scale 2", true}),

@@ -6,6 +6,7 @@
 
 #include "core/dtype.h"
 #include "core/quant.h"
+#include "kernels/cpu/dot.h"
 #include "kernels/dequantize.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
@@ -156,6 +157,58 @@ TEST(ThreadPool, CoversEveryIndexOnceAndPropagatesErrors) {
   pool.parallel_for(1, [&](int64_t, int64_t, int) { after = 1; });  // still usable
   EXPECT_EQ(after, 1);
 }
+
+}  // namespace
+}  // namespace grok
+
+namespace grok {
+namespace {
+
+// Every ISA path this CPU has, against the scalar (generic) kernels.
+class DotKernelsTest : public ::testing::TestWithParam<Isa> {};
+
+TEST_P(DotKernelsTest, EveryPathMatchesTheScalarKernels) {
+  const DotKernels& fast = dot_kernels(GetParam());
+  const DotKernels& ref = dot_kernels(Isa::Generic);
+  std::mt19937 rng(11);
+  for (int64_t n : {32, 64, 96, 1024, 4096 + 32}) {
+    const auto w = random_vec(size_t(n), rng, 0.1f), x = random_vec(size_t(n), rng);
+    const double tol = 1e-5 * std::sqrt(double(n));
+    EXPECT_NEAR(fast.f32(w.data(), x.data(), n), ref.f32(w.data(), x.data(), n), tol) << n;
+    std::vector<uint16_t> h(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+    for (size_t i = 0; i < h.size(); ++i) h[i] = f32_to_f16(w[i]), b[i] = f32_to_bf16(w[i]);
+    EXPECT_NEAR(fast.f16(h.data(), x.data(), n), ref.f16(h.data(), x.data(), n), tol) << n;
+    EXPECT_NEAR(fast.bf16(b.data(), x.data(), n), ref.bf16(b.data(), x.data(), n), tol) << n;
+    // Odd lengths exercise the scalar tails of the float kernels.
+    EXPECT_NEAR(fast.f32(w.data(), x.data(), n - 7), ref.f32(w.data(), x.data(), n - 7), tol) << n;
+
+    const int64_t nb = n / 32;
+    const auto wq = quantize_q8_0(w.data(), n);
+    std::vector<BlockQ16Act> xq(static_cast<size_t>(nb)), xq_ref(static_cast<size_t>(nb));
+    fast.quantize_act(x.data(), xq.data(), nb);
+    ref.quantize_act(x.data(), xq_ref.data(), nb);
+    for (int64_t k = 0; k < nb; ++k) {
+      ASSERT_EQ(xq[size_t(k)].d, xq_ref[size_t(k)].d);
+      ASSERT_EQ(xq[size_t(k)].sum, xq_ref[size_t(k)].sum);
+    }
+    const auto* wb = reinterpret_cast<const BlockQ8_0*>(wq.data());
+    // Integer block sums are exact; only the fp32 scaling order differs.
+    EXPECT_NEAR(fast.q8_0(wb, xq.data(), nb), ref.q8_0(wb, xq.data(), nb), 1e-6 * std::sqrt(double(n)) * 4) << n;
+  }
+}
+
+TEST(DotKernels, ActivationBlocksAreWithinHalfAStepOfTheInput) {
+  std::mt19937 rng(12);
+  const auto x = random_vec(256, rng, 5.0f);
+  std::vector<BlockQ16Act> q(8);
+  quantize_act_scalar(x.data(), q.data(), 8);
+  for (int b = 0; b < 8; ++b)
+    for (int i = 0; i < 32; ++i)
+      ASSERT_LE(std::abs(q[size_t(b)].d * q[size_t(b)].q[i] - x[size_t(b * 32 + i)]), q[size_t(b)].d * 0.5f + 1e-7f);
+}
+
+INSTANTIATE_TEST_SUITE_P(Isas, DotKernelsTest, ::testing::ValuesIn(supported_isas()),
+                         [](const auto& info) { return std::string(isa_name(info.param)); });
 
 }  // namespace
 }  // namespace grok

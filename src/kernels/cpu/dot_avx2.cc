@@ -1,0 +1,82 @@
+// AVX2 + FMA + F16C kernels (compiled with those flags; called only when the CPU has them).
+#include <immintrin.h>
+
+#include "kernels/cpu/dot.h"
+
+namespace grok {
+namespace {
+
+float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Four independent accumulators hide the FMA latency.
+template <typename Load, typename Tail>
+float dot8(const float* x, int64_t n, Load load, Tail tail) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm256_fmadd_ps(load(i), _mm256_loadu_ps(x + i), a0);
+    a1 = _mm256_fmadd_ps(load(i + 8), _mm256_loadu_ps(x + i + 8), a1);
+    a2 = _mm256_fmadd_ps(load(i + 16), _mm256_loadu_ps(x + i + 16), a2);
+    a3 = _mm256_fmadd_ps(load(i + 24), _mm256_loadu_ps(x + i + 24), a3);
+  }
+  for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load(i), _mm256_loadu_ps(x + i), a0);
+  float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  for (; i < n; ++i) s += tail(i) * x[i];
+  return s;
+}
+
+float f32_dot(const float* w, const float* x, int64_t n) {
+  return dot8(x, n, [w](int64_t i) { return _mm256_loadu_ps(w + i); }, [w](int64_t i) { return w[i]; });
+}
+
+float f16_dot(const uint16_t* w, const float* x, int64_t n) {
+  return dot8(x, n,
+              [w](int64_t i) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i))); },
+              [w](int64_t i) { return _cvtsh_ss(w[i]); });
+}
+
+float bf16_dot(const uint16_t* w, const float* x, int64_t n) {
+  return dot8(
+      x, n,
+      [w](int64_t i) {
+        const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+      },
+      [w](int64_t i) { return bf16_to_f32(w[i]); });
+}
+
+// Σ w·x over one block as 8 int32 lanes: int8 weights widened to int16,
+// then int16×int16 pair sums (madd_epi16).
+inline __m256i block_dot(const int8_t* w, const int16_t* x) {
+  const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
+  const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16)));
+  const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16));
+  return _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1));
+}
+
+float q8_0_dot(const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+  auto block = [&](int64_t k, __m256& acc) {
+    const __m256 scale = _mm256_set1_ps(_cvtsh_ss(w[k].d) * x[k].d);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot(w[k].q, x[k].q)), scale, acc);
+  };
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    block(b, acc0);
+    block(b + 1, acc1);
+  }
+  if (b < nb) block(b, acc0);
+  return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+}  // namespace
+
+const DotKernels kDotAvx2 = {Isa::Avx2, f32_dot, f16_dot, bf16_dot, q8_0_dot, quantize_act_scalar};
+
+}  // namespace grok

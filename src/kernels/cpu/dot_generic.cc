@@ -1,0 +1,71 @@
+// Portable kernels: the scalar definitions every SIMD path is tested against.
+#include <cmath>
+#include <cstring>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "kernels/cpu/dot.h"
+#include "kernels/ops.h"
+
+namespace grok {
+namespace {
+
+float f32_dot(const float* w, const float* x, int64_t n) { return dot(w, x, n); }
+
+float f16_dot(const uint16_t* w, const float* x, int64_t n) {
+  float s = 0;
+  for (int64_t i = 0; i < n; ++i) s += f16_to_f32(w[i]) * x[i];
+  return s;
+}
+
+float bf16_dot(const uint16_t* w, const float* x, int64_t n) {
+  float s = 0;
+  for (int64_t i = 0; i < n; ++i) s += bf16_to_f32(w[i]) * x[i];
+  return s;
+}
+
+float q8_0_dot(const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb) {
+  float s = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    int32_t acc = 0;
+    for (int i = 0; i < 32; ++i) acc += int32_t(w[b].q[i]) * int32_t(x[b].q[i]);
+    s += f16_to_f32(w[b].d) * x[b].d * float(acc);
+  }
+  return s;
+}
+
+}  // namespace
+
+void quantize_act_scalar(const float* x, BlockQ16Act* out, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const float* v = x + b * 32;
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::abs(v[i]));
+    const float d = amax / 32767.0f, inv = d > 0 ? 1.0f / d : 0.0f;
+    out[b].d = d;
+    int32_t sum = 0;
+    for (int i = 0; i < 32; ++i) {
+      out[b].q[i] = int16_t(std::nearbyint(v[i] * inv));
+      sum += out[b].q[i];
+    }
+    out[b].sum = sum;
+  }
+}
+
+const DotKernels kDotGeneric = {Isa::Generic, f32_dot, f16_dot, bf16_dot, q8_0_dot, quantize_act_scalar};
+
+const DotKernels& dot_kernels(Isa isa) {
+  if (!cpu_supports(isa)) fail("this CPU cannot run the ", isa_name(isa), " kernels");
+  switch (isa) {
+    case Isa::Generic: return kDotGeneric;
+#if defined(__x86_64__)
+    case Isa::Avx2: return kDotAvx2;
+    case Isa::Avx512: return kDotAvx512;
+#else
+    default: break;
+#endif
+  }
+  return kDotGeneric;
+}
+
+}  // namespace grok

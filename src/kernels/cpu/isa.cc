@@ -1,0 +1,60 @@
+#include "kernels/cpu/isa.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "core/error.h"
+
+namespace grok {
+
+std::string_view isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Generic: return "generic";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+  }
+  return "?";
+}
+
+bool cpu_supports(Isa isa) {
+#if defined(__x86_64__)
+  switch (isa) {
+    case Isa::Generic: return true;
+    case Isa::Avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case Isa::Avx512:
+      // The int8 path needs VNNI; bf16 weights use plain shifts, so no avx512bf16 needed.
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+             cpu_supports(Isa::Avx2);
+  }
+  return false;
+#else
+  return isa == Isa::Generic;
+#endif
+}
+
+std::vector<Isa> supported_isas() {
+  std::vector<Isa> out;
+  for (Isa i : {Isa::Generic, Isa::Avx2, Isa::Avx512})
+    if (cpu_supports(i)) out.push_back(i);
+  return out;
+}
+
+Isa active_isa() {
+  static const Isa chosen = [] {
+    const char* env = std::getenv("GROK_ISA");
+    if (env && *env) {
+      for (Isa i : {Isa::Generic, Isa::Avx2, Isa::Avx512})
+        if (isa_name(i) == env) {
+          if (!cpu_supports(i)) fail("GROK_ISA=", env, ": this CPU does not support that path");
+          return i;
+        }
+      fail("GROK_ISA=", env, " is not one of generic, avx2, avx512");
+    }
+    return supported_isas().back();
+  }();
+  return chosen;
+}
+
+}  // namespace grok
