@@ -33,5 +33,6 @@ void register_generate(CLI::App& app);
 void register_logits(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_inspect(CLI::App& app);
+void register_bench(CLI::App& app);
 
 }  // namespace grok::cli

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   grok::cli::register_logits(app);
   grok::cli::register_tokenize(app);
   grok::cli::register_inspect(app);
+  grok::cli::register_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

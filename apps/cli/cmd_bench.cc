@@ -1,0 +1,68 @@
+// grok bench: prompt and generation speed, and weight bandwidth against the machine's.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "apps/cli/commands.h"
+#include "engine/bench.h"
+
+namespace grok::cli {
+namespace {
+
+struct BenchArgs {
+  ModelArgs model;
+  BenchOptions bench;
+  bool json = false;
+};
+
+void run(const BenchArgs& a) {
+  const Model m = a.model.model.empty() ? builtin_default_model() : load_model(a.model.model);
+  ThreadPool pool(a.model.threads);
+  const BenchResult r = run_bench(m, pool, a.bench, [&](const std::string& line) {
+    if (!a.json) std::fprintf(stderr, "  %s\n", line.c_str());
+  });
+  const double bw_share = r.memory_read_gbps > 0 ? r.weight_gbps / r.memory_read_gbps : 0;
+  if (a.json) {
+    nlohmann::json j = {{"model", a.model.model.empty() ? "(built-in)" : a.model.model},
+                        {"threads", pool.size()},
+                        {"isa", r.isa},
+                        {"prompt_tokens", a.bench.prompt_tokens},
+                        {"gen_tokens", a.bench.gen_tokens},
+                        {"repetitions", a.bench.repetitions},
+                        {"prompt_tokens_per_s", r.prompt_tps},
+                        {"gen_tokens_per_s", r.gen_tps},
+                        {"prompt_tokens_per_s_median", r.prompt_tps_median},
+                        {"gen_tokens_per_s_median", r.gen_tps_median},
+                        {"weight_bytes_per_token", r.weight_bytes_per_token},
+                        {"weight_gb_per_s", r.weight_gbps},
+                        {"memory_read_gb_per_s", r.memory_read_gbps},
+                        {"weight_bandwidth_share", bw_share},
+                        {"peak_rss_mib", r.peak_rss_mib}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return;
+  }
+  std::printf("model: %s  threads: %d  isa: %s\n", a.model.model.empty() ? "(built-in)" : a.model.model.c_str(),
+              pool.size(), r.isa.c_str());
+  std::printf("pp%lld: %.2f tokens/s (median of %d)\n", (long long)a.bench.prompt_tokens, r.prompt_tps_median,
+              a.bench.repetitions);
+  std::printf("tg%lld: %.2f tokens/s (median of %d)\n", (long long)a.bench.gen_tokens, r.gen_tps_median,
+              a.bench.repetitions);
+  std::printf("weights per generated token: %.1f MiB -> %.2f GB/s, %.0f%% of measured memory read %.2f GB/s\n",
+              double(r.weight_bytes_per_token) / 1048576.0, r.weight_gbps, 100 * bw_share, r.memory_read_gbps);
+  std::printf("peak resident memory: %.0f MiB\n", r.peak_rss_mib);
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand("bench", "Measure prompt and generation speed and weight bandwidth");
+  add_model_options(cmd, a->model);
+  cmd->add_option("-p,--prompt-tokens", a->bench.prompt_tokens, "prompt length (pp)")->capture_default_str();
+  cmd->add_option("-n,--gen-tokens", a->bench.gen_tokens, "generated tokens (tg)")->capture_default_str();
+  cmd->add_option("-r,--repetitions", a->bench.repetitions, "repetitions; medians are reported")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", a->json, "print the results as JSON");
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace grok::cli

@@ -1,0 +1,46 @@
+// `grok bench`: prompt and generation speed of a model, like llama-bench's
+// pp512 / tg128, with the weight bandwidth generation achieves against the
+// machine's own measured memory-read bandwidth.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "model/model.h"
+
+namespace grok {
+
+struct BenchOptions {
+  int64_t prompt_tokens = 512;  // pp: one batched forward of this many tokens
+  int64_t gen_tokens = 128;     // tg: this many single-token forwards
+  int repetitions = 5;
+  uint64_t seed = 1;
+};
+
+struct BenchResult {
+  std::vector<double> prompt_tps, gen_tps;  // per repetition
+  double prompt_tps_median = 0, gen_tps_median = 0;
+  uint64_t weight_bytes_per_token = 0;  // bytes of weights one generated token reads
+  double weight_gbps = 0;               // weight_bytes_per_token × gen tokens/s
+  double memory_read_gbps = 0;          // measured on this machine, same threads
+  double peak_rss_mib = 0;
+  std::string isa;
+};
+
+// Bytes of weights a single decoded token reads: attention, router and norms
+// of every layer, the n_experts_used experts' share of the expert weights,
+// and the output projection (embedding rows are looked up, not streamed).
+uint64_t weight_bytes_per_token(const Model& m);
+
+// Streams a buffer much larger than the caches with every thread of `pool`
+// and returns the median read bandwidth in GB/s.
+double measure_read_bandwidth(ThreadPool& pool, uint64_t bytes = uint64_t(1) << 30, int repetitions = 5);
+
+// `progress` gets one line per finished measurement.
+BenchResult run_bench(const Model& m, ThreadPool& pool, const BenchOptions& opt,
+                      const std::function<void(const std::string&)>& progress);
+
+}  // namespace grok
