@@ -61,6 +61,10 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-n,--gen-tokens", a->bench.gen_tokens, "generated tokens (tg)")->capture_default_str();
   cmd->add_option("-r,--repetitions", a->bench.repetitions, "repetitions; medians are reported")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option_function<uint64_t>(
+         "--probe-mib", [a](uint64_t mib) { a->bench.probe_bytes = mib << 20; },
+         "size of the memory-bandwidth probe buffer in MiB (default 1024)")
+      ->check(CLI::Range(uint64_t(1), uint64_t(1) << 20));
   cmd->add_flag("--json", a->json, "print the results as JSON");
   cmd->callback([a] { run(*a); });
 }

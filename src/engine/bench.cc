@@ -131,7 +131,7 @@ BenchResult run_bench(const Model& m, ThreadPool& pool, const BenchOptions& opt,
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   r.peak_rss_mib = double(ru.ru_maxrss) / 1024.0;
-  r.memory_read_gbps = measure_read_bandwidth(pool);
+  r.memory_read_gbps = measure_read_bandwidth(pool, opt.probe_bytes);
   progress(cat("memory read: ", r.memory_read_gbps, " GB/s"));
   return r;
 }

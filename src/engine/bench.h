@@ -18,6 +18,7 @@ struct BenchOptions {
   int64_t gen_tokens = 128;     // tg: this many single-token forwards
   int repetitions = 5;
   uint64_t seed = 1;
+  uint64_t probe_bytes = uint64_t(1) << 30;  // memory-bandwidth probe buffer (far above cache sizes)
 };
 
 struct BenchResult {

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <functional>
 
+#include <nlohmann/json.hpp>
+
 #include "io/gguf_writer.h"
 #include "io/npy.h"
 #include "model/model.h"
@@ -177,6 +179,20 @@ TEST(Cli, SplitGgufLoadsFromItsFirstPart) {
   std::filesystem::remove(prefix + "-00002-of-00002.gguf");
   expect_clear_error(grok("logits -m " + prefix + "-00001-of-00002.gguf --tokens 1 -o " + out),
                      {"-00002-of-00002.gguf"});
+}
+
+TEST(Cli, BenchReportsEveryFieldAsJson) {
+  const Result r = grok("bench -p 8 -n 4 -r 2 -t 2 --probe-mib 64 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["prompt_tokens_per_s"].size(), 2u);
+  EXPECT_EQ(j["gen_tokens_per_s"].size(), 2u);
+  for (const char* key : {"prompt_tokens_per_s_median", "gen_tokens_per_s_median", "weight_gb_per_s",
+                          "memory_read_gb_per_s", "peak_rss_mib"})
+    EXPECT_GT(j[key].get<double>(), 0) << key;
+  // Built-in model: 2 layers of attention, 2 of 8 experts, output projection, norms and router in fp32.
+  EXPECT_EQ(j["weight_bytes_per_token"].get<uint64_t>(),
+            4u * (412 * 64 + 64 + 2 * (2 * 64 * 64 + 2 * 32 * 64 + 8 * 64 + 4 * 64 + 2 * 3 * 64 * 128)));
 }
 
 TEST(CliErrors, MissingAndTruncatedFiles) {
