@@ -7,7 +7,15 @@
 
 namespace grok {
 
-int64_t dtype_block_elems(DType t) { return t == DType::Q8_0 ? 32 : 1; }
+int64_t dtype_block_elems(DType t) {
+  switch (t) {
+    case DType::Q8_0:
+    case DType::Q4_0: return 32;
+    case DType::Q4_K:
+    case DType::Q6_K: return 256;
+    default: return 1;
+  }
+}
 
 int64_t dtype_block_bytes(DType t) {
   switch (t) {
@@ -16,6 +24,9 @@ int64_t dtype_block_bytes(DType t) {
     case DType::BF16: return 2;
     case DType::Q8_0: return 34;
     case DType::I8: return 1;
+    case DType::Q4_0: return 18;
+    case DType::Q4_K: return 144;
+    case DType::Q6_K: return 210;
   }
   return 0;
 }
@@ -27,6 +38,9 @@ std::string_view dtype_name(DType t) {
     case DType::BF16: return "BF16";
     case DType::Q8_0: return "Q8_0";
     case DType::I8: return "I8";
+    case DType::Q4_0: return "Q4_0";
+    case DType::Q4_K: return "Q4_K";
+    case DType::Q6_K: return "Q6_K";
   }
   return "?";
 }

@@ -14,9 +14,13 @@ enum class DType : uint8_t {
   BF16,
   Q8_0,  // GGUF block: f16 scale d, then 32 int8 q; value = d * q
   I8,
+  Q4_0,  // ggml blocks of 32 in 18 bytes: f16 d, 16 bytes of nibbles; d * (q - 8)
+  Q4_K,  // ggml super-blocks of 256 in 144 bytes (8 sub-blocks, 6-bit scales and mins)
+  Q6_K,  // ggml super-blocks of 256 in 210 bytes (16 sub-blocks, int8 scales)
 };
 
-// Elements per block (1 for plain types, 32 for Q8_0) and bytes per block.
+// Elements per block (1 for plain types, 32 for Q8_0/Q4_0, 256 for the
+// k-quants) and bytes per block.
 int64_t dtype_block_elems(DType t);
 int64_t dtype_block_bytes(DType t);
 std::string_view dtype_name(DType t);

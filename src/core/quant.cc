@@ -7,56 +7,109 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/quant_util.h"
 
 namespace grok {
 
-// The block layout is stored little-endian; we copy the scale bytes as-is.
-static_assert(std::endian::native == std::endian::little, "Q8_0 code assumes a little-endian host");
+// Block layouts are stored little-endian; scales are copied as-is.
+static_assert(std::endian::native == std::endian::little, "quantisation code assumes a little-endian host");
 
-namespace {
-constexpr int64_t kBlock = 32;
-constexpr size_t kBlockBytes = sizeof(BlockQ8_0);
-}  // namespace
+using namespace quant_detail;
 
-std::vector<std::byte> quantize_q8_0(const float* x, int64_t n) {
-  if (n < 0 || n % kBlock != 0)
-    fail("quantize_q8_0: ", n, " values are not a whole number of 32-value blocks");
-  const int64_t blocks = n / kBlock;
-  std::vector<std::byte> out(size_t(blocks) * kBlockBytes);
-  for (int64_t b = 0; b < blocks; ++b) {
-    const float* xb = x + b * kBlock;
+void quantize_q8_0(const float* x, int64_t n, std::byte* dst) {
+  require_blocks("quantize_q8_0", n, 32);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float* xb = x + b * 32;
+    require_finite("quantize_q8_0", xb, 32, b * 32);
     float amax = 0.0f;
-    for (int64_t j = 0; j < kBlock; ++j) {
-      // Reject NaN/Inf here: they would make the scale meaningless and the
-      // float->int8 conversion undefined.
-      if (!std::isfinite(xb[j])) fail("quantize_q8_0: value ", b * kBlock + j, " is not finite");
-      amax = std::max(amax, std::fabs(xb[j]));
-    }
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
     const float d = amax / 127.0f;
-    const uint16_t d16 = f32_to_f16(d);
-    if ((d16 & 0x7c00) == 0x7c00) fail("quantize_q8_0: block ", b, " has values too large for an f16 scale");
     BlockQ8_0 blk{};
-    blk.d = d16;
-    if (d != 0.0f) {
-      for (int64_t j = 0; j < kBlock; ++j) {
-        const float q = std::round(xb[j] / d);
-        blk.q[j] = int8_t(std::clamp(q, -127.0f, 127.0f));
-      }
-    }
-    std::memcpy(out.data() + size_t(b) * kBlockBytes, &blk, kBlockBytes);
+    blk.d = f16_scale("quantize_q8_0", d, b);
+    if (d != 0.0f)
+      for (int j = 0; j < 32; ++j) blk.q[j] = int8_t(std::clamp(std::round(xb[j] / d), -127.0f, 127.0f));
+    std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
   }
-  return out;
 }
 
+std::vector<std::byte> quantize_q8_0(const float* x, int64_t n) { return quantize(DType::Q8_0, x, n); }
+
 void dequantize_q8_0(const std::byte* src, float* dst, int64_t n) {
-  if (n < 0 || n % kBlock != 0)
-    fail("dequantize_q8_0: ", n, " values are not a whole number of 32-value blocks");
-  for (int64_t b = 0; b < n / kBlock; ++b) {
+  require_blocks("dequantize_q8_0", n, 32);
+  for (int64_t b = 0; b < n / 32; ++b) {
     BlockQ8_0 blk;  // copy out: src need not be 2-byte aligned
-    std::memcpy(&blk, src + size_t(b) * kBlockBytes, kBlockBytes);
+    std::memcpy(&blk, src + b * sizeof blk, sizeof blk);
     const float d = f16_to_f32(blk.d);
-    for (int64_t j = 0; j < kBlock; ++j) dst[b * kBlock + j] = d * float(blk.q[j]);
+    for (int j = 0; j < 32; ++j) dst[b * 32 + j] = d * float(blk.q[j]);
   }
+}
+
+void quantize_q4_0(const float* x, int64_t n, std::byte* dst) {
+  require_blocks("quantize_q4_0", n, 32);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float* xb = x + b * 32;
+    require_finite("quantize_q4_0", xb, 32, b * 32);
+    // The value of largest magnitude maps to q = 0 (-8 d): the 16 levels
+    // -8..7 then reach it exactly, whichever its sign.
+    float m = 0.0f;
+    for (int j = 0; j < 32; ++j)
+      if (std::fabs(xb[j]) > std::fabs(m)) m = xb[j];
+    const float d = m / -8.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    if (!std::isfinite(id)) id = 0.0f;  // d subnormal: it is 0 as f16 anyway
+    BlockQ4_0 blk{};
+    blk.d = f16_scale("quantize_q4_0", d, b);
+    auto level = [&](float v) {
+      // v * id lies in [-8, 8]; +8.5 then truncation rounds half up.
+      return uint8_t(std::min(15, int(v * id + 8.5f)));
+    };
+    for (int j = 0; j < 16; ++j) blk.qs[j] = uint8_t(level(xb[j]) | (level(xb[j + 16]) << 4));
+    std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
+  }
+}
+
+void dequantize_q4_0(const std::byte* src, float* dst, int64_t n) {
+  require_blocks("dequantize_q4_0", n, 32);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    BlockQ4_0 blk;
+    std::memcpy(&blk, src + b * sizeof blk, sizeof blk);
+    const float d = f16_to_f32(blk.d);
+    float* y = dst + b * 32;
+    for (int j = 0; j < 16; ++j) {
+      y[j] = d * float(int(blk.qs[j] & 0xf) - 8);
+      y[j + 16] = d * float(int(blk.qs[j] >> 4) - 8);
+    }
+  }
+}
+
+void quantize(DType t, const float* x, int64_t n, std::byte* dst) {
+  switch (t) {
+    case DType::F32:
+      if (n < 0) fail("quantize: negative count");
+      std::memcpy(dst, x, size_t(n) * 4);
+      return;
+    case DType::F16:
+    case DType::BF16:
+      if (n < 0) fail("quantize: negative count");
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t h = t == DType::F16 ? f32_to_f16(x[i]) : f32_to_bf16(x[i]);
+        std::memcpy(dst + 2 * i, &h, 2);
+      }
+      return;
+    case DType::Q8_0: return quantize_q8_0(x, n, dst);
+    case DType::Q4_0: return quantize_q4_0(x, n, dst);
+    case DType::Q4_K: return quantize_q4_k(x, n, dst);
+    case DType::Q6_K: return quantize_q6_k(x, n, dst);
+    case DType::I8: break;
+  }
+  fail("quantize: cannot produce dtype ", dtype_name(t));
+}
+
+std::vector<std::byte> quantize(DType t, const float* x, int64_t n) {
+  if (t == DType::I8) fail("quantize: cannot produce dtype ", dtype_name(t));
+  std::vector<std::byte> out(dtype_bytes(t, n));  // checks n is whole blocks
+  quantize(t, x, n, out.data());
+  return out;
 }
 
 }  // namespace grok

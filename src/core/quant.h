@@ -1,20 +1,77 @@
-// Q8_0 block quantisation (ggml's layout: f16 scale d, then 32 int8 q;
-// value = d * q). Shared by the GGUF writer/converter and the kernels.
+// Block quantisation in ggml's layouts (Q8_0, Q4_0, Q4_K, Q6_K), byte for
+// byte as llama.cpp reads and writes them. Shared by the GGUF writer, the
+// quantiser and the kernels. Every format stores its scales as f16; values
+// are reconstructed as described at each block struct.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "core/dtype.h"
+
 namespace grok {
 
-// Quantises n floats (a multiple of 32) into n/32 BlockQ8_0 (34 bytes each).
-// Per block: d = max|x| / 127, q = round(x / d), d stored as f16; an all-zero
-// block gets d = 0, q = 0. Throws grok::Error for a bad n, a non-finite value or
-// a block whose scale does not fit in f16.
+// 32 values: value[j] = d * (q - 8), q a nibble; qs[j] holds element j in its
+// low nibble and element j + 16 in its high nibble.
+struct BlockQ4_0 {
+  uint16_t d;  // f16
+  uint8_t qs[16];
+};
+static_assert(sizeof(BlockQ4_0) == 18);
+
+// 256 values in 8 sub-blocks of 32: value = d * sc[s] * q - dmin * m[s],
+// q a nibble, sc/m 6-bit. scales[0..3] low 6 bits: sc[0..3]; scales[4..7]
+// low 6 bits: m[0..3]; scales[8..11]: sc[4..7] in the low nibble, m[4..7] in
+// the high nibble, their top two bits in the top bits of scales[0..3] (sc)
+// and scales[4..7] (m). qs: four 32-byte groups, group g holds element
+// 64g + l in byte l's low nibble and 64g + 32 + l in its high nibble.
+struct BlockQ4_K {
+  uint16_t d;     // f16 scale of the sub-block scales
+  uint16_t dmin;  // f16 scale of the sub-block mins
+  uint8_t scales[12];
+  uint8_t qs[128];
+};
+static_assert(sizeof(BlockQ4_K) == 144);
+
+// 256 values in 16 sub-blocks of 16: value = d * scales[e / 16] * (q - 32),
+// q 6 bits. For element e = 128h + 32g + l (g = 0..3, l = 0..31): the low 4
+// bits are in ql[64h + l + 32(g & 1)] (low nibble for g < 2, high for g >= 2),
+// the top 2 bits in qh[32h + l] at bit 2g.
+struct BlockQ6_K {
+  uint8_t ql[128];
+  uint8_t qh[64];
+  int8_t scales[16];
+  uint16_t d;  // f16
+};
+static_assert(sizeof(BlockQ6_K) == 210);
+
+// Quantises n floats (whole blocks of dtype_block_elems(t)) into
+// dtype_bytes(t, n) bytes at dst, for t in F32, F16, BF16, Q8_0, Q4_0, Q4_K,
+// Q6_K. Throws grok::Error for a bad n, a non-finite value, a scale beyond
+// f16, or an unsupported t.
+void quantize(DType t, const float* x, int64_t n, std::byte* dst);
+std::vector<std::byte> quantize(DType t, const float* x, int64_t n);
+
+// Q8_0: d = max|x| / 127, q = round(x / d); an all-zero block gets d = 0.
 std::vector<std::byte> quantize_q8_0(const float* x, int64_t n);
 
-// Expands n/32 blocks at src (any alignment) into n floats.
+// The inverse of each block format: n/block blocks at src (any alignment)
+// into n floats. Throws grok::Error when n is not whole blocks.
 void dequantize_q8_0(const std::byte* src, float* dst, int64_t n);
+void dequantize_q4_0(const std::byte* src, float* dst, int64_t n);
+void dequantize_q4_k(const std::byte* src, float* dst, int64_t n);
+void dequantize_q6_k(const std::byte* src, float* dst, int64_t n);
+
+// The per-format quantisers behind quantize() (dst holds dtype_bytes(t, n)).
+// Q4_0: d = m / -8 with m the value of largest magnitude, q = round(x/d + 8)
+// clamped to 15 (the rounding ggml's reference quantiser uses, so the bytes
+// match llama.cpp's). Q4_K / Q6_K: per sub-block, a short search over scales
+// with a least-squares refit, then the sub-block scales are themselves
+// quantised and the values requantised with the scales as stored.
+void quantize_q8_0(const float* x, int64_t n, std::byte* dst);
+void quantize_q4_0(const float* x, int64_t n, std::byte* dst);
+void quantize_q4_k(const float* x, int64_t n, std::byte* dst);
+void quantize_q6_k(const float* x, int64_t n, std::byte* dst);
 
 }  // namespace grok

@@ -22,6 +22,9 @@ uint32_t ggml_type(DType t) {
     case DType::F16: return 1;
     case DType::Q8_0: return 8;
     case DType::BF16: return 30;
+    case DType::Q4_0: return 2;
+    case DType::Q4_K: return 12;
+    case DType::Q6_K: return 14;
     case DType::I8: break;
   }
   fail("GGUF writer: dtype ", dtype_name(t), " is not supported");

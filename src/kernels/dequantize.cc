@@ -29,6 +29,15 @@ void dequantize_row(DType t, const std::byte* src, float* dst, int64_t n) {
     case DType::Q8_0:
       dequantize_q8_0(src, dst, n);
       return;
+    case DType::Q4_0:
+      dequantize_q4_0(src, dst, n);
+      return;
+    case DType::Q4_K:
+      dequantize_q4_k(src, dst, n);
+      return;
+    case DType::Q6_K:
+      dequantize_q6_k(src, dst, n);
+      return;
     case DType::I8:
       for (int64_t i = 0; i < n; ++i) dst[i] = float(int8_t(src[i]));
       return;

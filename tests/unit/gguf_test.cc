@@ -410,8 +410,8 @@ TEST(Gguf, RejectsBadTensors) {
   }
   {
     Raw r = header(1, 0);
-    r.tensor("w", {32}, 2, 0).pad(32).zeros(64);
-    expect_parse_error(r, "tensor 'w' has unsupported ggml type 2 (Q4_0)");
+    r.tensor("w", {32}, 3, 0).pad(32).zeros(64);
+    expect_parse_error(r, "tensor 'w' has unsupported ggml type 3 (Q4_1)");
   }
   {
     Raw r = header(1, 0);
