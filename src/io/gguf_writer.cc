@@ -1,10 +1,11 @@
 #include "io/gguf_writer.h"
 
+#include <unistd.h>
+
 #include <bit>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
 #include "core/error.h"
 
@@ -174,8 +175,7 @@ void GgufWriter::set_i32_array(std::string key, std::vector<int32_t> xs) {
   set(std::move(key), std::move(v));
 }
 
-void GgufWriter::add_tensor(std::string name, DType dtype, std::vector<int64_t> shape,
-                            std::vector<std::byte> bytes) {
+uint64_t GgufWriter::check_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape) const {
   const std::string what = "GGUF writer: tensor '" + name + "'";
   ggml_type(dtype);  // rejects types GGUF cannot hold here
   if (shape.size() > 4) fail(what, " has ", shape.size(), " dimensions (at most 4)");
@@ -187,14 +187,28 @@ void GgufWriter::add_tensor(std::string name, DType dtype, std::vector<int64_t> 
   const int64_t row = shape.empty() ? 1 : shape.back();
   if (row % dtype_block_elems(dtype) != 0)
     fail(what, " rows of ", row, " elements are not whole ", dtype_name(dtype), " blocks");
-  const uint64_t want = dtype_bytes(dtype, numel);
-  if (bytes.size() != want) fail(what, " has ", bytes.size(), " bytes, expected ", want);
   for (const Tensor& t : tensors_)
     if (t.name == name) fail(what, " is added twice");
-  tensors_.push_back({std::move(name), dtype, std::move(shape), std::move(bytes)});
+  return dtype_bytes(dtype, numel);
 }
 
-void GgufWriter::write(const std::string& path) const {
+void GgufWriter::add_tensor(std::string name, DType dtype, std::vector<int64_t> shape,
+                            std::vector<std::byte> bytes) {
+  const uint64_t want = check_tensor(name, dtype, shape);
+  if (bytes.size() != want) fail("GGUF writer: tensor '", name, "' has ", bytes.size(), " bytes, expected ", want);
+  tensors_.push_back({std::move(name), dtype, std::move(shape), want, false, std::move(bytes)});
+}
+
+void GgufWriter::declare_tensor(std::string name, DType dtype, std::vector<int64_t> shape) {
+  const uint64_t nbytes = check_tensor(name, dtype, shape);
+  tensors_.push_back({std::move(name), dtype, std::move(shape), nbytes, true, {}});
+}
+
+namespace {
+uint64_t padded(uint64_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
+}  // namespace
+
+std::vector<std::byte> GgufWriter::header() const {
   Out h;
   h.buf.insert(h.buf.end(), {std::byte('G'), std::byte('G'), std::byte('U'), std::byte('F')});
   h.scalar<uint32_t>(3);
@@ -208,37 +222,127 @@ void GgufWriter::write(const std::string& path) const {
     h.value(k, v);
   }
   uint64_t offset = 0;
-  auto padded = [](uint64_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; };
   for (const Tensor& t : tensors_) {
     h.str(t.name);
     h.scalar<uint32_t>(uint32_t(t.shape.size()));
     for (auto d = t.shape.rbegin(); d != t.shape.rend(); ++d) h.scalar<uint64_t>(uint64_t(*d));  // ne order
     h.scalar<uint32_t>(ggml_type(t.dtype));
     h.scalar<uint64_t>(offset);
-    offset += padded(t.bytes.size());
+    offset += padded(t.nbytes);
   }
   h.buf.resize(padded(h.buf.size()));
+  return std::move(h.buf);
+}
 
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) fail(tmp, ": cannot create: ", std::strerror(errno));
-    const std::byte zeros[kAlignment] = {};
-    f.write(reinterpret_cast<const char*>(h.buf.data()), std::streamsize(h.buf.size()));
-    for (const Tensor& t : tensors_) {
-      f.write(reinterpret_cast<const char*>(t.bytes.data()), std::streamsize(t.bytes.size()));
-      f.write(reinterpret_cast<const char*>(zeros), std::streamsize(padded(t.bytes.size()) - t.bytes.size()));
-    }
-    f.flush();
-    if (!f) {
-      std::remove(tmp.c_str());
-      fail(tmp, ": write failed");
-    }
+uint64_t GgufWriter::file_size() const {
+  uint64_t n = header().size();
+  for (const Tensor& t : tensors_) n += padded(t.nbytes);
+  return n;
+}
+
+void GgufWriter::write(const std::string& path) const {
+  for (const Tensor& t : tensors_)
+    if (t.declared) fail("GGUF writer: tensor '", t.name, "' was declared without bytes; stream it with begin()");
+  begin(path).finish();
+}
+
+GgufStream GgufWriter::begin(const std::string& path) const { return GgufStream(*this, path); }
+
+GgufStream::GgufStream(const GgufWriter& w, std::string path)
+    : w_(&w), path_(std::move(path)), tmp_(path_ + ".tmp") {
+  const std::vector<std::byte> head = w.header();
+  f_ = std::fopen(tmp_.c_str(), "wb");
+  if (!f_) fail(tmp_, ": cannot create: ", std::strerror(errno));
+  std::setvbuf(f_, nullptr, _IOFBF, 1 << 20);
+  put(head.data(), head.size());
+  advance_from(0);
+}
+
+GgufStream::GgufStream(GgufStream&& o) noexcept
+    : w_(o.w_), path_(std::move(o.path_)), tmp_(std::move(o.tmp_)), f_(o.f_), current_(o.current_),
+      left_in_current_(o.left_in_current_), written_(o.written_) {
+  o.f_ = nullptr;
+}
+
+GgufStream::~GgufStream() {
+  if (f_) {
+    std::fclose(f_);
+    std::remove(tmp_.c_str());
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+}
+
+void GgufStream::put(const std::byte* data, uint64_t n) {
+  if (n && std::fwrite(data, 1, size_t(n), f_) != n) io_failure();
+  written_ += n;
+}
+
+void GgufStream::io_failure() {
+  const int e = errno;
+  std::fclose(f_);
+  f_ = nullptr;
+  std::remove(tmp_.c_str());
+  fail(tmp_, ": write failed: ", std::strerror(e));
+}
+
+void GgufStream::pad(uint64_t nbytes) {
+  static const std::byte zeros[kAlignment] = {};
+  put(zeros, padded(nbytes) - nbytes);
+}
+
+// Makes tensor i, or the first declared one after it, current, writing the
+// stored tensors on the way.
+void GgufStream::advance_from(size_t i) {
+  const auto& ts = w_->tensors_;
+  for (; i < ts.size(); ++i) {
+    const GgufWriter::Tensor& t = ts[i];
+    if (t.declared && t.nbytes > 0) break;
+    put(t.bytes.data(), t.bytes.size());
+    pad(t.nbytes);
+  }
+  current_ = i;
+  left_in_current_ = i < ts.size() ? ts[i].nbytes : 0;
+}
+
+void GgufStream::write(const std::byte* data, uint64_t n) {
+  if (!f_) fail(tmp_, ": write after the stream was closed");
+  if (n == 0) return;
+  if (current_ >= w_->tensors_.size()) fail(tmp_, ": ", n, " bytes written after the last tensor");
+  const GgufWriter::Tensor& t = w_->tensors_[current_];
+  if (n > left_in_current_)
+    fail(tmp_, ": a piece of ", n, " bytes runs past the end of tensor '", t.name, "' (", left_in_current_,
+         " bytes left of ", t.nbytes, ")");
+  put(data, n);
+  left_in_current_ -= n;
+  if (left_in_current_ == 0) {
+    pad(t.nbytes);
+    advance_from(current_ + 1);
+  }
+}
+
+const std::string& GgufStream::current_tensor() const {
+  static const std::string none;
+  return current_ < w_->tensors_.size() ? w_->tensors_[current_].name : none;
+}
+
+void GgufStream::finish() {
+  if (!f_) fail(tmp_, ": finish after the stream was closed");
+  if (current_ < w_->tensors_.size()) {
+    const GgufWriter::Tensor& t = w_->tensors_[current_];
+    fail(tmp_, ": tensor '", t.name, "' is incomplete (", t.nbytes - left_in_current_, " of ", t.nbytes,
+         " bytes written)");
+  }
+  if (std::fflush(f_) != 0 || ::fsync(::fileno(f_)) != 0) io_failure();
+  const int closed = std::fclose(f_);
+  f_ = nullptr;
+  if (closed != 0) {
     const int e = errno;
-    std::remove(tmp.c_str());
-    fail(path, ": cannot rename ", tmp, " into place: ", std::strerror(e));
+    std::remove(tmp_.c_str());
+    fail(tmp_, ": write failed: ", std::strerror(e));
+  }
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    const int e = errno;
+    std::remove(tmp_.c_str());
+    fail(path_, ": cannot rename ", tmp_, " into place: ", std::strerror(e));
   }
 }
 
