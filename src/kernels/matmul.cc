@@ -25,6 +25,36 @@ void for_each_row(const WeightMatrix& w, int64_t n_tokens, float* y, ThreadPool&
   });
 }
 
+// Block-quantised weights: activations to 16-bit blocks once per call, then
+// an integer dot product per (row, token).
+// Block-quantised weights: activations to 16-bit blocks once per call, then
+// the ISA's tile kernel over groups of rows × tokens.
+void matmul_blocks(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+                   const DotKernels& k, DotKernels::TileFn tile) {
+  const int64_t n = w.cols, nb = n / 32;
+  // Reused across calls; workers get a plain pointer (naming the
+  // thread_local in their lambdas would reach their own, empty, copy).
+  thread_local std::vector<BlockQ16Act> xq_buffer;
+  xq_buffer.resize(size_t(n_tokens * nb));
+  BlockQ16Act* xq = xq_buffer.data();
+  pool.parallel_for(n_tokens, [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t) k.quantize_act(x + t * n, xq + t * nb, nb);
+  });
+  // Tasks of 16 rows; within a task, all tokens in tiles (the task's weight
+  // rows stay in cache while the activations stream past them).
+  constexpr int64_t kRowsPerTask = 16;
+  pool.parallel_for((w.rows + kRowsPerTask - 1) / kRowsPerTask, [&](int64_t begin, int64_t end, int) {
+    const int64_t r_end = std::min(w.rows, end * kRowsPerTask);
+    for (int64_t r = begin * kRowsPerTask; r < r_end; r += kTileRows) {
+      const int rows = int(std::min<int64_t>(kTileRows, r_end - r));
+      for (int64_t t = 0; t < n_tokens; t += kTileTokens) {
+        const int tokens = int(std::min<int64_t>(kTileTokens, n_tokens - t));
+        tile(w.row(r), w.row_bytes, rows, xq + t * nb, tokens, nb, y + t * w.rows + r, w.rows);
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
@@ -43,21 +73,10 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
         return dot(reinterpret_cast<const uint16_t*>(row), x + t * n, n);
       });
     }
-    case DType::Q8_0: {
-      // Activations to 16-bit blocks once per call, for the integer dot products.
-      const int64_t nb = n / 32;
-      // Reused across calls; workers get a plain pointer (naming the
-      // thread_local in their lambdas would reach their own, empty, copy).
-      thread_local std::vector<BlockQ16Act> xq_buffer;
-      xq_buffer.resize(size_t(n_tokens * nb));
-      BlockQ16Act* xq = xq_buffer.data();
-      pool.parallel_for(n_tokens, [&](int64_t b, int64_t e, int) {
-        for (int64_t t = b; t < e; ++t) k.quantize_act(x + t * n, xq + t * nb, nb);
-      });
-      return for_each_row(w, n_tokens, y, pool, [&](const std::byte* row, int64_t t) {
-        return k.q8_0(reinterpret_cast<const BlockQ8_0*>(row), xq + t * nb, nb);
-      });
-    }
+    case DType::Q8_0:
+      return matmul_blocks(w, x, n_tokens, y, pool, k, k.q8_0_tile);
+    case DType::Q4_0:
+      return matmul_blocks(w, x, n_tokens, y, pool, k, k.q4_0_tile);
     default: {
       // Formats without a fast path yet: decode each row once, then dot.
       std::vector<std::vector<float>> scratch(size_t(pool.size()), std::vector<float>(size_t(n)));

@@ -26,8 +26,8 @@ std::vector<std::byte> encode(DType dtype, const std::vector<float>& values, int
   std::vector<std::byte> out;
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = &values[size_t(r * cols)];
-    if (dtype == DType::Q8_0) {
-      const auto q = quantize_q8_0(row, cols);
+    if (dtype_block_elems(dtype) > 1) {
+      const auto q = quantize(dtype, row, cols);
       out.insert(out.end(), q.begin(), q.end());
       continue;
     }
@@ -63,7 +63,8 @@ TEST_P(MatmulTest, MatchesDoubleReferenceOnRandomInputs) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(DTypes, MatmulTest, ::testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q8_0),
+INSTANTIATE_TEST_SUITE_P(DTypes, MatmulTest,
+                         ::testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 TEST(Dequantize, EveryDtypeDecodesWhatWasEncoded) {
@@ -193,7 +194,38 @@ TEST_P(DotKernelsTest, EveryPathMatchesTheScalarKernels) {
     }
     const auto* wb = reinterpret_cast<const BlockQ8_0*>(wq.data());
     // Integer block sums are exact; only the fp32 scaling order differs.
-    EXPECT_NEAR(fast.q8_0(wb, xq.data(), nb), ref.q8_0(wb, xq.data(), nb), 1e-6 * std::sqrt(double(n)) * 4) << n;
+    const double itol = 1e-6 * std::sqrt(double(n)) * 4;
+    EXPECT_NEAR(fast.q8_0(wb, xq.data(), nb), ref.q8_0(wb, xq.data(), nb), itol) << n;
+    const auto w4 = quantize(DType::Q4_0, w.data(), n);
+    const auto* w4b = reinterpret_cast<const BlockQ4_0*>(w4.data());
+    EXPECT_NEAR(fast.q4_0(w4b, xq.data(), nb), ref.q4_0(w4b, xq.data(), nb), itol) << n;
+  }
+}
+
+TEST_P(DotKernelsTest, TilesMatchTheScalarKernelsOnEveryEdge) {
+  const DotKernels& fast = dot_kernels(GetParam());
+  const DotKernels& ref = dot_kernels(Isa::Generic);
+  std::mt19937 rng(13);
+  const int rows = 6, tokens = 7;  // full 4×4 tiles, 4×1 and 1×1 edges
+  const int64_t n = 256, nb = n / 32;
+  const auto x = random_vec(size_t(tokens * n), rng);
+  std::vector<BlockQ16Act> xq(static_cast<size_t>(tokens * nb));
+  ref.quantize_act(x.data(), xq.data(), tokens * nb);
+  for (DType t : {DType::Q8_0, DType::Q4_0}) {
+    const auto w = random_vec(size_t(rows * n), rng, 0.1f);
+    const auto wq = quantize(t, w.data(), rows * n);
+    const uint64_t row_bytes = dtype_bytes(t, n);
+    std::vector<float> y(size_t(rows * tokens)), y_ref(y.size());
+    auto tile = t == DType::Q8_0 ? fast.q8_0_tile : fast.q4_0_tile;
+    auto tile_ref = t == DType::Q8_0 ? ref.q8_0_tile : ref.q4_0_tile;
+    for (int r = 0; r < rows; r += kTileRows)
+      for (int k = 0; k < tokens; k += kTileTokens) {
+        const int nr = std::min(kTileRows, rows - r), nt = std::min(kTileTokens, tokens - k);
+        tile(wq.data() + r * row_bytes, row_bytes, nr, xq.data() + k * nb, nt, nb, &y[size_t(k * rows + r)], rows);
+        tile_ref(wq.data() + r * row_bytes, row_bytes, nr, xq.data() + k * nb, nt, nb, &y_ref[size_t(k * rows + r)],
+                 rows);
+      }
+    for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], y_ref[i], 1e-4) << dtype_name(t) << " at " << i;
   }
 }
 

@@ -34,9 +34,31 @@ struct DotKernels {
   float (*bf16)(const uint16_t* w, const float* x, int64_t n);
   // nb blocks of 32.
   float (*q8_0)(const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb);
+  float (*q4_0)(const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb);
   // x[0..32·nb) -> nb activation blocks.
   void (*quantize_act)(const float* x, BlockQ16Act* out, int64_t nb);
+  // A tile of up to kTileRows weight rows × kTileTokens tokens:
+  // y[t·y_stride + r] = row r · token t, for r < rows, t < tokens. Rows are
+  // row_bytes apart from w; token t's activation blocks start at x + t·nb.
+  // Tiles let a kernel reuse each decoded weight block across tokens and
+  // each activation block across rows (prompt processing is compute-bound).
+  using TileFn = void (*)(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ16Act* x, int tokens,
+                          int64_t nb, float* y, int64_t y_stride);
+  TileFn q8_0_tile;
+  TileFn q4_0_tile;
 };
+
+constexpr int kTileRows = 4;
+constexpr int kTileTokens = 4;
+
+// A tile computed one (row, token) dot at a time: the generic and AVX2 tiles.
+template <typename Block, float (*Dot)(const Block*, const BlockQ16Act*, int64_t)>
+void tile_by_dots(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ16Act* x, int tokens, int64_t nb,
+                  float* y, int64_t y_stride) {
+  for (int r = 0; r < rows; ++r)
+    for (int t = 0; t < tokens; ++t)
+      y[t * y_stride + r] = Dot(reinterpret_cast<const Block*>(w + r * row_bytes), x + t * nb, nb);
+}
 
 // The scalar activation quantiser; every path uses it so all paths see the
 // same activation blocks (its cost is per activation, not per weight).

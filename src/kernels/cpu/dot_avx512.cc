@@ -3,6 +3,8 @@
 // VNNI's int16 dot product, one 32-element block per 512-bit instruction.
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "kernels/cpu/dot.h"
 
 namespace grok {
@@ -66,8 +68,107 @@ float q8_0_dot(const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb) {
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+float q4_0_dot(const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  auto block = [&](int64_t k, __m512& acc) {
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[k].qs));
+    const __m128i lo = _mm_and_si128(q, low4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), low4);
+    const __m512i w16 = _mm512_cvtepu8_epi16(_mm256_set_m128i(hi, lo));  // elements 0..31 in order
+    __m512i sum = _mm512_dpwssd_epi32(_mm512_setzero_si512(), w16, _mm512_loadu_si512(x[k].q));
+    sum = _mm512_add_epi32(sum, _mm512_zextsi128_si512(_mm_cvtsi32_si128(-8 * x[k].sum)));  // the q − 8 offset
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(_cvtsh_ss(w[k].d) * x[k].d), acc);
+  };
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    block(b, acc0);
+    block(b + 1, acc1);
+  }
+  if (b < nb) block(b, acc0);
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+// The 32 weights of a block as int16, and their scale.
+struct WidenQ8_0 {
+  static __m512i widen(const std::byte* p) {
+    return _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)));
+  }
+  static float scale(const std::byte* p) { return _cvtsh_ss(load_u16(p)); }
+  static constexpr uint64_t kBlockBytes = sizeof(BlockQ8_0);
+  static uint16_t load_u16(const std::byte* p) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+  }
+};
+
+struct WidenQ4_0 {
+  // Nibbles widened straight to q − 8, so no offset term is needed.
+  static __m512i widen(const std::byte* p) {
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+    const __m128i low4 = _mm_set1_epi8(0x0F);
+    const __m128i lo = _mm_and_si128(q, low4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), low4);
+    return _mm512_sub_epi16(_mm512_cvtepu8_epi16(_mm256_set_m128i(hi, lo)), _mm512_set1_epi16(8));
+  }
+  static float scale(const std::byte* p) { return WidenQ8_0::scale(p); }
+  static constexpr uint64_t kBlockBytes = sizeof(BlockQ4_0);
+};
+
+// R × T accumulators stay in registers over all blocks; each block's weights
+// are widened once and used for all T tokens, each activation block for all R rows.
+template <typename W, int R, int T>
+void tile_fixed(const std::byte* w, uint64_t row_bytes, const BlockQ16Act* x, int64_t nb, float* y,
+                int64_t y_stride) {
+  __m512 acc[R][T];
+  for (auto& row : acc)
+    for (auto& a : row) a = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512i wv[R];
+    float wd[R];
+    for (int r = 0; r < R; ++r) {
+      const std::byte* blk = w + r * row_bytes + uint64_t(b) * W::kBlockBytes;
+      wv[r] = W::widen(blk);
+      wd[r] = W::scale(blk);
+    }
+    for (int t = 0; t < T; ++t) {
+      const BlockQ16Act& xb = x[t * nb + b];
+      const __m512i xv = _mm512_loadu_si512(xb.q);
+      for (int r = 0; r < R; ++r) {
+        const __m512i s = _mm512_dpwssd_epi32(_mm512_setzero_si512(), wv[r], xv);
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(wd[r] * xb.d), acc[r][t]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) y[t * y_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+// Full 4 × 4 tiles where possible; decode (one token) gets 4 rows × 1.
+template <typename W>
+void tile(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ16Act* x, int tokens, int64_t nb, float* y,
+          int64_t y_stride) {
+  for (int r = 0; r < rows; r += (rows - r >= kTileRows ? kTileRows : 1)) {
+    const bool four_rows = rows - r >= kTileRows;
+    for (int t = 0; t < tokens;) {
+      const std::byte* wr = w + r * row_bytes;
+      float* yt = y + t * y_stride + r;
+      if (four_rows && tokens - t >= kTileTokens) {
+        tile_fixed<W, kTileRows, kTileTokens>(wr, row_bytes, x + t * nb, nb, yt, y_stride);
+        t += kTileTokens;
+      } else if (four_rows) {
+        tile_fixed<W, kTileRows, 1>(wr, row_bytes, x + t * nb, nb, yt, y_stride);
+        t += 1;
+      } else {
+        tile_fixed<W, 1, 1>(wr, row_bytes, x + t * nb, nb, yt, y_stride);
+        t += 1;
+      }
+    }
+  }
+}
+
 }  // namespace
 
-const DotKernels kDotAvx512 = {Isa::Avx512, f32_dot, f16_dot, bf16_dot, q8_0_dot, quantize_act_scalar};
+const DotKernels kDotAvx512 = {Isa::Avx512, f32_dot, f16_dot, bf16_dot, q8_0_dot, q4_0_dot, quantize_act_scalar,
+                                 tile<WidenQ8_0>, tile<WidenQ4_0>};
 
 }  // namespace grok

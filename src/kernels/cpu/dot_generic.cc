@@ -34,6 +34,20 @@ float q8_0_dot(const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb) {
   return s;
 }
 
+// value = d·(q − 8): Σ(q − 8)·x = Σq·x − 8·Σx, the offset folded in once per block.
+float q4_0_dot(const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb) {
+  float s = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    int32_t acc = 0;
+    for (int i = 0; i < 16; ++i) {
+      acc += int32_t(w[b].qs[i] & 15) * x[b].q[i];
+      acc += int32_t(w[b].qs[i] >> 4) * x[b].q[i + 16];
+    }
+    s += f16_to_f32(w[b].d) * x[b].d * float(acc - 8 * x[b].sum);
+  }
+  return s;
+}
+
 }  // namespace
 
 void quantize_act_scalar(const float* x, BlockQ16Act* out, int64_t nb) {
@@ -52,7 +66,8 @@ void quantize_act_scalar(const float* x, BlockQ16Act* out, int64_t nb) {
   }
 }
 
-const DotKernels kDotGeneric = {Isa::Generic, f32_dot, f16_dot, bf16_dot, q8_0_dot, quantize_act_scalar};
+const DotKernels kDotGeneric = {Isa::Generic, f32_dot, f16_dot, bf16_dot, q8_0_dot, q4_0_dot, quantize_act_scalar,
+                                tile_by_dots<BlockQ8_0, q8_0_dot>, tile_by_dots<BlockQ4_0, q4_0_dot>};
 
 const DotKernels& dot_kernels(Isa isa) {
   if (!cpu_supports(isa)) fail("this CPU cannot run the ", isa_name(isa), " kernels");
