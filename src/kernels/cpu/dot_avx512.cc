@@ -95,6 +95,9 @@ struct WidenQ8_0 {
   }
   static float scale(const std::byte* p) { return _cvtsh_ss(load_u16(p)); }
   static constexpr uint64_t kBlockBytes = sizeof(BlockQ8_0);
+  static float row_dot(const std::byte* w, const BlockQ16Act* x, int64_t nb) {
+    return kDotAvx2.q8_0(reinterpret_cast<const BlockQ8_0*>(w), x, nb);
+  }
   static uint16_t load_u16(const std::byte* p) {
     uint16_t v;
     std::memcpy(&v, p, 2);
@@ -112,6 +115,9 @@ struct WidenQ4_0 {
   }
   static float scale(const std::byte* p) { return WidenQ8_0::scale(p); }
   static constexpr uint64_t kBlockBytes = sizeof(BlockQ4_0);
+  static float row_dot(const std::byte* w, const BlockQ16Act* x, int64_t nb) {
+    return kDotAvx2.q4_0(reinterpret_cast<const BlockQ4_0*>(w), x, nb);
+  }
 };
 
 // R × T accumulators stay in registers over all blocks; each block's weights
@@ -155,11 +161,11 @@ void tile(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ16Act* x
       if (four_rows && tokens - t >= kTileTokens) {
         tile_fixed<W, kTileRows, kTileTokens>(wr, row_bytes, x + t * nb, nb, yt, y_stride);
         t += kTileTokens;
-      } else if (four_rows) {
-        tile_fixed<W, kTileRows, 1>(wr, row_bytes, x + t * nb, nb, yt, y_stride);
-        t += 1;
       } else {
-        tile_fixed<W, 1, 1>(wr, row_bytes, x + t * nb, nb, yt, y_stride);
+        // Edges, and all of decode: one row at a time with the 256-bit
+        // kernel, which streams weights faster here than 512-bit tiles
+        // (decode measured 1.5-2x faster on the AMD EPYC this was tuned on).
+        for (int rr = 0; rr < (four_rows ? kTileRows : 1); ++rr) yt[rr] = W::row_dot(wr + rr * row_bytes, x + t * nb, nb);
         t += 1;
       }
     }
