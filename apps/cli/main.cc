@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   grok::cli::register_tokenize(app);
   grok::cli::register_inspect(app);
   grok::cli::register_bench(app);
+  grok::cli::register_quantize(app);
+  grok::cli::register_init(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -149,4 +149,17 @@ NormalizerFlags read_normalizer_flags(std::string_view serialized_model) {
   return flags;
 }
 
+std::vector<PieceType> read_piece_types(std::string_view serialized_model) {
+  std::vector<PieceType> types;
+  for_each_field(serialized_model, [&](uint32_t field, uint32_t wire, uint64_t, std::string_view msg) {
+    if (field != model_field::PIECES || wire != LEN) return;
+    PieceType t = PieceType::NORMAL;
+    for_each_field(msg, [&](uint32_t f, uint32_t w, uint64_t v, std::string_view) {
+      if (f == piece_field::TYPE && w == VARINT && v >= 1 && v <= 6) t = PieceType(int32_t(v));
+    });
+    types.push_back(t);
+  });
+  return types;
+}
+
 }  // namespace grok::sp

@@ -51,4 +51,9 @@ struct NormalizerFlags {
 };
 NormalizerFlags read_normalizer_flags(std::string_view serialized_model);
 
+// The type of every piece of a serialized ModelProto, in id order (NORMAL
+// where a piece gives none). The library's API cannot tell USER_DEFINED
+// pieces from normal ones; the proto can.
+std::vector<PieceType> read_piece_types(std::string_view serialized_model);
+
 }  // namespace grok::sp

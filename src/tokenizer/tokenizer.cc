@@ -321,3 +321,48 @@ std::string StreamDecoder::finish() {
 }
 
 }  // namespace grok
+
+namespace grok {
+
+std::vector<std::pair<std::string, GgufValue>> Tokenizer::gguf_vocabulary() const {
+  const int32_t n = vocab_size();
+  const std::vector<sp::PieceType> types = sp::read_piece_types(sp_->serialized_model_proto());
+  auto array = [](GgufType elem) {
+    GgufValue v;
+    v.type = GgufType::ARRAY;
+    v.elem_type = elem;
+    return v;
+  };
+  GgufValue tokens = array(GgufType::STRING), scores = array(GgufType::F32), type = array(GgufType::I32);
+  for (int32_t id = 0; id < n; ++id) {
+    tokens.strings.push_back(sp_->IdToPiece(id));
+    scores.numbers.push_back(sp_->GetScore(id));
+    type.numbers.push_back(double(size_t(id) < types.size() ? types[size_t(id)] : sp::PieceType::NORMAL));
+  }
+  std::vector<std::pair<std::string, GgufValue>> kv;
+  auto scalar = [&](std::string key, GgufType t, uint64_t u, std::string s = "") {
+    GgufValue v;
+    v.type = t;
+    v.u = u;
+    v.s = std::move(s);
+    kv.emplace_back(std::move(key), std::move(v));
+  };
+  scalar("tokenizer.ggml.model", GgufType::STRING, 0, "llama");
+  scalar("tokenizer.ggml.pre", GgufType::STRING, 0, "default");
+  kv.emplace_back("tokenizer.ggml.tokens", std::move(tokens));
+  kv.emplace_back("tokenizer.ggml.scores", std::move(scores));
+  kv.emplace_back("tokenizer.ggml.token_type", std::move(type));
+  const std::pair<const char*, int32_t> ids[] = {{"tokenizer.ggml.bos_token_id", bos_},
+                                                 {"tokenizer.ggml.eos_token_id", eos_},
+                                                 {"tokenizer.ggml.unknown_token_id", sp_->unk_id()},
+                                                 {"tokenizer.ggml.padding_token_id", pad_}};
+  for (const auto& [key, id] : ids)
+    if (id >= 0) scalar(key, GgufType::U32, uint64_t(id));
+  scalar("tokenizer.ggml.add_bos_token", GgufType::BOOL, 0);
+  scalar("tokenizer.ggml.add_eos_token", GgufType::BOOL, 0);
+  scalar("tokenizer.ggml.add_space_prefix", GgufType::BOOL, dummy_prefix_ ? 1 : 0);
+  scalar("tokenizer.ggml.remove_extra_whitespaces", GgufType::BOOL, remove_extra_ws_ ? 1 : 0);
+  return kv;
+}
+
+}  // namespace grok

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sentencepiece {
@@ -17,6 +18,7 @@ class SentencePieceProcessor;
 namespace grok {
 
 class GgufFile;
+struct GgufValue;
 
 class Tokenizer {
  public:
@@ -40,6 +42,12 @@ class Tokenizer {
   // Things a user should know, e.g. that a GGUF typed Grok's <|...|> symbols
   // NORMAL so they will be split (use --tokenizer tokenizer.model).
   const std::vector<std::string>& warnings() const { return warnings_; }
+
+  // The vocabulary as llama.cpp's tokenizer.ggml.* metadata (model "llama":
+  // tokens, scores, token types, special ids, normalizer flags), so a GGUF
+  // written with it tokenises like this tokenizer. Unlike llama.cpp's
+  // converter, user-defined pieces keep their type (4).
+  std::vector<std::pair<std::string, GgufValue>> gguf_vocabulary() const;
 
  private:
   friend class StreamDecoder;
