@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   grok::cli::register_tokenize(app);
   grok::cli::register_inspect(app);
   grok::cli::register_bench(app);
+  grok::cli::register_kl(app);
   grok::cli::register_quantize(app);
   grok::cli::register_init(app);
   try {
