@@ -35,8 +35,13 @@ void write_gguf_model(const std::string& path, GgufWriter meta, const std::vecto
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
       const int64_t n = std::min(chunk, rows - r0);
       bytes.resize(size_t(uint64_t(n) * row_bytes));
-      if (source.stored_row(t, r0, dt)) {
-        for (int64_t r = 0; r < n; ++r) std::memcpy(bytes.data() + r * row_bytes, source.stored_row(t, r0 + r, dt), row_bytes);
+      // Rows already in the target dtype are copied (an expert tensor's
+      // experts could differ, so every row is asked).
+      bool stored = true;
+      for (int64_t r = 0; r < n && stored; ++r) stored = source.stored_row(t, r0 + r, dt) != nullptr;
+      if (stored) {
+        for (int64_t r = 0; r < n; ++r)
+          std::memcpy(bytes.data() + r * row_bytes, source.stored_row(t, r0 + r, dt), row_bytes);
       } else {
         f32.resize(size_t(n * cols));
         pool.parallel_for(n, [&](int64_t b, int64_t e, int) {
