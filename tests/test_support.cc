@@ -1,9 +1,13 @@
 #include "test_support.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include <gtest/gtest.h>
 
@@ -33,6 +37,22 @@ std::string temp_dir() {
     return base.string();
   }();
   return dir;
+}
+
+CliResult run_grok(const std::string& args) {
+  static int calls = 0;
+  const std::string err = temp_dir() + "/stderr-" + std::to_string(++calls) + ".txt";
+  const std::string cmd = std::string(GROK_BINARY) + " " + args + " 2>" + err;
+  CliResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(err, std::ios::binary);
+  r.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return r;
 }
 
 void expect_error(const std::function<void()>& f, const std::string& needle) {

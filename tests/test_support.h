@@ -13,6 +13,14 @@ std::string shared_file(const std::string& rel);
 // A fresh empty directory for this test process.
 std::string temp_dir();
 
+// Runs the `grok` binary with `args` (a shell command line fragment),
+// capturing stdout, stderr and the exit code.
+struct CliResult {
+  int code = -1;
+  std::string out, err;
+};
+CliResult run_grok(const std::string& args);
+
 // Expects f() to throw a one-line grok::Error containing `needle`.
 void expect_error(const std::function<void()>& f, const std::string& needle);
 

@@ -19,29 +19,14 @@
 namespace grok {
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = test::CliResult;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-Result grok(const std::string& args) {
-  const std::string err = test::temp_dir() + "/stderr.txt";
-  const std::string cmd = std::string(GROK_BINARY) + " " + args + " 2>" + err;
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = slurp(err);
-  return r;
-}
+Result grok(const std::string& args) { return test::run_grok(args); }
 
 // A tiny Grok GGUF made from the built-in model's tensors; `edit` may change
 // the writer's input (drop, reshape or add a tensor) before writing.

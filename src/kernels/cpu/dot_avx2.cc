@@ -60,12 +60,11 @@ inline __m256i block_dot(const int8_t* w, const int16_t* x) {
   return _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1));
 }
 
-float q8_0_dot(const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb) {
+// Runs block(k, acc) over nb blocks on two independent accumulators (to hide
+// FMA latency) and returns their sum.
+template <typename Block>
+float over_blocks(int64_t nb, Block block) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-  auto block = [&](int64_t k, __m256& acc) {
-    const __m256 scale = _mm256_set1_ps(_cvtsh_ss(w[k].d) * x[k].d);
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot(w[k].q, x[k].q)), scale, acc);
-  };
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
     block(b, acc0);
@@ -75,10 +74,16 @@ float q8_0_dot(const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb) {
   return hsum(_mm256_add_ps(acc0, acc1));
 }
 
+float q8_0_dot(const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb) {
+  return over_blocks(nb, [&](int64_t k, __m256& acc) {
+    const __m256 scale = _mm256_set1_ps(_cvtsh_ss(w[k].d) * x[k].d);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_dot(w[k].q, x[k].q)), scale, acc);
+  });
+}
+
 float q4_0_dot(const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
   const __m128i low4 = _mm_set1_epi8(0x0F);
-  auto block = [&](int64_t k, __m256& acc) {
+  return over_blocks(nb, [&](int64_t k, __m256& acc) {
     const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[k].qs));
     const __m256i lo = _mm256_cvtepu8_epi16(_mm_and_si128(q, low4));                     // elements 0..15
     const __m256i hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(q, 4), low4));  // elements 16..31
@@ -87,14 +92,7 @@ float q4_0_dot(const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb) {
     __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(lo, x0), _mm256_madd_epi16(hi, x1));
     sum = _mm256_add_epi32(sum, _mm256_zextsi128_si256(_mm_cvtsi32_si128(-8 * x[k].sum)));  // the q − 8 offset
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(_cvtsh_ss(w[k].d) * x[k].d), acc);
-  };
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    block(b, acc0);
-    block(b + 1, acc1);
-  }
-  if (b < nb) block(b, acc0);
-  return hsum(_mm256_add_ps(acc0, acc1));
+  });
 }
 
 }  // namespace

@@ -53,12 +53,11 @@ inline __m512i block_dot(const int8_t* w, const int16_t* x) {
   return _mm512_dpwssd_epi32(_mm512_setzero_si512(), w16, _mm512_loadu_si512(x));
 }
 
-float q8_0_dot(const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb) {
+// Runs block(k, acc) over nb blocks on two independent accumulators (to hide
+// FMA latency) and returns their sum.
+template <typename Block>
+float over_blocks(int64_t nb, Block block) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
-  auto block = [&](int64_t k, __m512& acc) {
-    const __m512 scale = _mm512_set1_ps(_cvtsh_ss(w[k].d) * x[k].d);
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(block_dot(w[k].q, x[k].q)), scale, acc);
-  };
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
     block(b, acc0);
@@ -68,24 +67,23 @@ float q8_0_dot(const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb) {
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+float q8_0_dot(const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb) {
+  return over_blocks(nb, [&](int64_t k, __m512& acc) {
+    const __m512 scale = _mm512_set1_ps(_cvtsh_ss(w[k].d) * x[k].d);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(block_dot(w[k].q, x[k].q)), scale, acc);
+  });
+}
+
 float q4_0_dot(const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb) {
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
   const __m128i low4 = _mm_set1_epi8(0x0F);
-  auto block = [&](int64_t k, __m512& acc) {
+  return over_blocks(nb, [&](int64_t k, __m512& acc) {
     const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[k].qs));
     const __m128i lo = _mm_and_si128(q, low4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), low4);
     const __m512i w16 = _mm512_cvtepu8_epi16(_mm256_set_m128i(hi, lo));  // elements 0..31 in order
     __m512i sum = _mm512_dpwssd_epi32(_mm512_setzero_si512(), w16, _mm512_loadu_si512(x[k].q));
     sum = _mm512_add_epi32(sum, _mm512_zextsi128_si512(_mm_cvtsi32_si128(-8 * x[k].sum)));  // the q − 8 offset
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(_cvtsh_ss(w[k].d) * x[k].d), acc);
-  };
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    block(b, acc0);
-    block(b + 1, acc1);
-  }
-  if (b < nb) block(b, acc0);
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  });
 }
 
 // The 32 weights of a block as int16, and their scale.
