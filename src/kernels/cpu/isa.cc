@@ -5,7 +5,22 @@
 
 #include "core/error.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 namespace grok {
+namespace {
+
+#if defined(__x86_64__)
+// F16C is CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports has no name for it).
+bool has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+}
+#endif
+
+}  // namespace
 
 std::string_view isa_name(Isa isa) {
   switch (isa) {
@@ -21,7 +36,7 @@ bool cpu_supports(Isa isa) {
   switch (isa) {
     case Isa::Generic: return true;
     case Isa::Avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
     case Isa::Avx512:
       // The int8 path needs VNNI; bf16 weights use plain shifts, so no avx512bf16 needed.
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
