@@ -10,8 +10,11 @@ namespace grok {
 int64_t dtype_block_elems(DType t) {
   switch (t) {
     case DType::Q8_0:
-    case DType::Q4_0: return 32;
+    case DType::Q4_0:
+    case DType::Q5_0:
+    case DType::Q5_1: return 32;
     case DType::Q4_K:
+    case DType::Q5_K:
     case DType::Q6_K: return 256;
     default: return 1;
   }
@@ -27,6 +30,9 @@ int64_t dtype_block_bytes(DType t) {
     case DType::Q4_0: return 18;
     case DType::Q4_K: return 144;
     case DType::Q6_K: return 210;
+    case DType::Q5_0: return 22;
+    case DType::Q5_1: return 24;
+    case DType::Q5_K: return 176;
   }
   return 0;
 }
@@ -41,6 +47,9 @@ std::string_view dtype_name(DType t) {
     case DType::Q4_0: return "Q4_0";
     case DType::Q4_K: return "Q4_K";
     case DType::Q6_K: return "Q6_K";
+    case DType::Q5_0: return "Q5_0";
+    case DType::Q5_1: return "Q5_1";
+    case DType::Q5_K: return "Q5_K";
   }
   return "?";
 }

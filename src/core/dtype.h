@@ -17,10 +17,13 @@ enum class DType : uint8_t {
   Q4_0,  // ggml blocks of 32 in 18 bytes: f16 d, 16 bytes of nibbles; d * (q - 8)
   Q4_K,  // ggml super-blocks of 256 in 144 bytes (8 sub-blocks, 6-bit scales and mins)
   Q6_K,  // ggml super-blocks of 256 in 210 bytes (16 sub-blocks, int8 scales)
+  Q5_0,  // ggml blocks of 32 in 22 bytes: f16 d, 5th bits, nibbles; d * (q - 16)
+  Q5_1,  // ggml blocks of 32 in 24 bytes: f16 d and m, 5th bits, nibbles; d * q + m
+  Q5_K,  // ggml super-blocks of 256 in 176 bytes (Q4_K's scales, 5-bit levels)
 };
 
-// Elements per block (1 for plain types, 32 for Q8_0/Q4_0, 256 for the
-// k-quants) and bytes per block.
+// Elements per block (1 for plain types, 32 for Q8_0/Q4_0/Q5_0/Q5_1, 256
+// for the k-quants) and bytes per block.
 int64_t dtype_block_elems(DType t);
 int64_t dtype_block_bytes(DType t);
 std::string_view dtype_name(DType t);

@@ -82,6 +82,88 @@ void dequantize_q4_0(const std::byte* src, float* dst, int64_t n) {
   }
 }
 
+namespace {
+
+// Q5_0 / Q5_1 levels are 5 bits: the low nibble goes where Q4_0 puts it, the
+// 5th bit of element j into bit j of the little-endian word qh.
+template <typename Block>
+void store_q5_level(Block& blk, uint32_t& qh, int j, int q) {
+  blk.qs[j % 16] |= uint8_t((q & 0xf) << (j < 16 ? 0 : 4));
+  qh |= uint32_t(q >> 4) << j;
+}
+
+template <typename Block>
+int q5_level(const Block& blk, uint32_t qh, int j) {
+  return ((blk.qs[j % 16] >> (j < 16 ? 0 : 4)) & 0xf) | int((qh >> j) & 1) << 4;
+}
+
+}  // namespace
+
+void quantize_q5_0(const float* x, int64_t n, std::byte* dst) {
+  require_blocks("quantize_q5_0", n, 32);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float* xb = x + b * 32;
+    require_finite("quantize_q5_0", xb, 32, b * 32);
+    // As Q4_0: the value of largest magnitude is level 0 (-16 d).
+    float m = 0.0f;
+    for (int j = 0; j < 32; ++j)
+      if (std::fabs(xb[j]) > std::fabs(m)) m = xb[j];
+    const float d = m / -16.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    if (!std::isfinite(id)) id = 0.0f;
+    BlockQ5_0 blk{};
+    blk.d = f16_scale("quantize_q5_0", d, b);
+    uint32_t qh = 0;
+    for (int j = 0; j < 32; ++j) store_q5_level(blk, qh, j, std::min(31, int(xb[j] * id + 16.5f)));
+    std::memcpy(blk.qh, &qh, 4);
+    std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
+  }
+}
+
+void dequantize_q5_0(const std::byte* src, float* dst, int64_t n) {
+  require_blocks("dequantize_q5_0", n, 32);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    BlockQ5_0 blk;
+    std::memcpy(&blk, src + b * sizeof blk, sizeof blk);
+    uint32_t qh;
+    std::memcpy(&qh, blk.qh, 4);
+    const float d = f16_to_f32(blk.d);
+    for (int j = 0; j < 32; ++j) dst[b * 32 + j] = d * float(q5_level(blk, qh, j) - 16);
+  }
+}
+
+void quantize_q5_1(const float* x, int64_t n, std::byte* dst) {
+  require_blocks("quantize_q5_1", n, 32);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float* xb = x + b * 32;
+    require_finite("quantize_q5_1", xb, 32, b * 32);
+    const auto [lo, hi] = std::minmax_element(xb, xb + 32);
+    const float min = *lo, d = (*hi - min) / 31.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    if (!std::isfinite(id)) id = 0.0f;
+    BlockQ5_1 blk{};
+    blk.d = f16_scale("quantize_q5_1", d, b);
+    blk.m = f16_scale("quantize_q5_1", min, b);
+    uint32_t qh = 0;
+    // (x - min) * id lies in [0, 31]; +0.5 then truncation rounds half up.
+    for (int j = 0; j < 32; ++j) store_q5_level(blk, qh, j, std::min(31, int((xb[j] - min) * id + 0.5f)));
+    std::memcpy(blk.qh, &qh, 4);
+    std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
+  }
+}
+
+void dequantize_q5_1(const std::byte* src, float* dst, int64_t n) {
+  require_blocks("dequantize_q5_1", n, 32);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    BlockQ5_1 blk;
+    std::memcpy(&blk, src + b * sizeof blk, sizeof blk);
+    uint32_t qh;
+    std::memcpy(&qh, blk.qh, 4);
+    const float d = f16_to_f32(blk.d), m = f16_to_f32(blk.m);
+    for (int j = 0; j < 32; ++j) dst[b * 32 + j] = d * float(q5_level(blk, qh, j)) + m;
+  }
+}
+
 void quantize(DType t, const float* x, int64_t n, std::byte* dst) {
   switch (t) {
     case DType::F32:
@@ -100,6 +182,9 @@ void quantize(DType t, const float* x, int64_t n, std::byte* dst) {
     case DType::Q4_0: return quantize_q4_0(x, n, dst);
     case DType::Q4_K: return quantize_q4_k(x, n, dst);
     case DType::Q6_K: return quantize_q6_k(x, n, dst);
+    case DType::Q5_0: return quantize_q5_0(x, n, dst);
+    case DType::Q5_1: return quantize_q5_1(x, n, dst);
+    case DType::Q5_K: return quantize_q5_k(x, n, dst);
     case DType::I8: break;
   }
   fail("quantize: cannot produce dtype ", dtype_name(t));

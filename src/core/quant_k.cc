@@ -1,5 +1,5 @@
-// ggml's "k-quant" super-blocks of 256 values: Q4_K (scale and min per
-// sub-block of 32) and Q6_K (signed scale per sub-block of 16). The layouts
+// ggml's "k-quant" super-blocks of 256 values: Q4_K and Q5_K (scale and min
+// per sub-block of 32) and Q6_K (signed scale per sub-block of 16). The layouts
 // are documented at the block structs in quant.h.
 #include <algorithm>
 #include <cmath>
@@ -134,6 +134,38 @@ void pack_scale_min(uint8_t* s, int j, int sc, int m) {
   }
 }
 
+// Q4_K and Q5_K differ only in the width of their levels: fits each
+// sub-block of 32 as scale * q - min with q in 0..nmax, stores the f16 d and
+// dmin and the packed 6-bit sub-block scales, and returns the levels L
+// requantised against the scales as stored.
+void fit_k_block(const char* fn, const float* xb, int nmax, int64_t b, uint16_t& d_out, uint16_t& dmin_out,
+                 uint8_t* scales, uint8_t* L) {
+  ScaleMin fit[8];
+  float max_scale = 0, max_min = 0;
+  for (int j = 0; j < 8; ++j) {
+    fit[j] = fit_scale_min(xb + 32 * j, 32, nmax);
+    max_scale = std::max(max_scale, fit[j].scale);
+    max_min = std::max(max_min, fit[j].min);
+  }
+  d_out = f16_step(fn, max_scale / 63.0f, max_scale, 63, b);
+  dmin_out = f16_step(fn, max_min / 63.0f, max_min, 63, b);
+  // Sub-block scales as multiples of the f16 values actually stored.
+  const float d = f16_to_f32(d_out), dmin = f16_to_f32(dmin_out);
+  for (int j = 0; j < 8; ++j) {
+    const int sc = d > 0 ? std::clamp(nearest(fit[j].scale / d), 0, 63) : 0;
+    const int m = dmin > 0 ? std::clamp(nearest(fit[j].min / dmin), 0, 63) : 0;
+    pack_scale_min(scales, j, sc, m);
+  }
+  // Levels again, against the scales as stored.
+  for (int j = 0; j < 8; ++j) {
+    int sc, m;
+    unpack_scale_min(scales, j, sc, m);
+    const float step = d * float(sc), offset = dmin * float(m);
+    for (int i = 0; i < 32; ++i)
+      L[32 * j + i] = uint8_t(step > 0 ? std::clamp(nearest((xb[32 * j + i] + offset) / step), 0, nmax) : 0);
+  }
+}
+
 }  // namespace
 
 void quantize_q4_k(const float* x, int64_t n, std::byte* dst) {
@@ -141,34 +173,10 @@ void quantize_q4_k(const float* x, int64_t n, std::byte* dst) {
   for (int64_t b = 0; b < n / kSuper; ++b) {
     const float* xb = x + b * kSuper;
     require_finite("quantize_q4_k", xb, kSuper, b * kSuper);
-    ScaleMin fit[8];
-    float max_scale = 0, max_min = 0;
-    for (int j = 0; j < 8; ++j) {
-      fit[j] = fit_scale_min(xb + 32 * j, 32, 15);
-      max_scale = std::max(max_scale, fit[j].scale);
-      max_min = std::max(max_min, fit[j].min);
-    }
     BlockQ4_K blk{};
-    blk.d = f16_step("quantize_q4_k", max_scale / 63.0f, max_scale, 63, b);
-    blk.dmin = f16_step("quantize_q4_k", max_min / 63.0f, max_min, 63, b);
-    // Sub-block scales as multiples of the f16 values actually stored.
-    const float d = f16_to_f32(blk.d), dmin = f16_to_f32(blk.dmin);
-    for (int j = 0; j < 8; ++j) {
-      const int sc = d > 0 ? std::clamp(nearest(fit[j].scale / d), 0, 63) : 0;
-      const int m = dmin > 0 ? std::clamp(nearest(fit[j].min / dmin), 0, 63) : 0;
-      pack_scale_min(blk.scales, j, sc, m);
-    }
-    // Levels again, against the scales as stored.
-    for (int j = 0; j < 8; ++j) {
-      int sc, m;
-      unpack_scale_min(blk.scales, j, sc, m);
-      const float step = d * float(sc), offset = dmin * float(m);
-      for (int i = 0; i < 32; ++i) {
-        const int e = 32 * j + i;
-        const int q = step > 0 ? std::clamp(nearest((xb[e] + offset) / step), 0, 15) : 0;
-        blk.qs[32 * (e / 64) + e % 32] |= uint8_t(e % 64 < 32 ? q : q << 4);
-      }
-    }
+    uint8_t L[kSuper];
+    fit_k_block("quantize_q4_k", xb, 15, b, blk.d, blk.dmin, blk.scales, L);
+    for (int e = 0; e < kSuper; ++e) blk.qs[32 * (e / 64) + e % 32] |= uint8_t(e % 64 < 32 ? L[e] : L[e] << 4);
     std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
   }
 }
@@ -187,6 +195,45 @@ void dequantize_q4_k(const std::byte* src, float* dst, int64_t n) {
       const uint8_t* q = blk.qs + 32 * (j / 2);
       const int shift = j % 2 ? 4 : 0;  // odd sub-blocks are the high nibbles
       for (int i = 0; i < 32; ++i) y[32 * j + i] = step * float((q[i] >> shift) & 0xf) - offset;
+    }
+  }
+}
+
+void quantize_q5_k(const float* x, int64_t n, std::byte* dst) {
+  require_blocks("quantize_q5_k", n, kSuper);
+  for (int64_t b = 0; b < n / kSuper; ++b) {
+    const float* xb = x + b * kSuper;
+    require_finite("quantize_q5_k", xb, kSuper, b * kSuper);
+    BlockQ5_K blk{};
+    uint8_t L[kSuper];
+    fit_k_block("quantize_q5_k", xb, 31, b, blk.d, blk.dmin, blk.scales, L);
+    for (int e = 0; e < kSuper; ++e) {
+      // Low 4 bits where Q4_K keeps them; the 5th bit of sub-block e / 32
+      // is bit e / 32 of qh[e % 32].
+      blk.qs[32 * (e / 64) + e % 32] |= uint8_t(e % 64 < 32 ? L[e] & 0xf : (L[e] & 0xf) << 4);
+      blk.qh[e % 32] |= uint8_t((L[e] >> 4) << (e / 32));
+    }
+    std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
+  }
+}
+
+void dequantize_q5_k(const std::byte* src, float* dst, int64_t n) {
+  require_blocks("dequantize_q5_k", n, kSuper);
+  for (int64_t b = 0; b < n / kSuper; ++b) {
+    BlockQ5_K blk;
+    std::memcpy(&blk, src + b * sizeof blk, sizeof blk);
+    const float d = f16_to_f32(blk.d), dmin = f16_to_f32(blk.dmin);
+    float* y = dst + b * kSuper;
+    for (int j = 0; j < 8; ++j) {
+      int sc, m;
+      unpack_scale_min(blk.scales, j, sc, m);
+      const float step = d * float(sc), offset = dmin * float(m);
+      const uint8_t* q = blk.qs + 32 * (j / 2);
+      const int shift = j % 2 ? 4 : 0;
+      for (int i = 0; i < 32; ++i) {
+        const int level = ((q[i] >> shift) & 0xf) | ((blk.qh[i] >> j) & 1) << 4;
+        y[32 * j + i] = step * float(level) - offset;
+      }
     }
   }
 }

@@ -197,8 +197,11 @@ std::optional<DType> dtype_from_ggml(uint32_t t) {
     case 0: return DType::F32;
     case 1: return DType::F16;
     case 2: return DType::Q4_0;
+    case 6: return DType::Q5_0;
+    case 7: return DType::Q5_1;
     case 8: return DType::Q8_0;
     case 12: return DType::Q4_K;
+    case 13: return DType::Q5_K;
     case 14: return DType::Q6_K;
     case 30: return DType::BF16;
   }
@@ -290,7 +293,8 @@ GgufFile GgufFile::parse(std::shared_ptr<const void> owner, const std::byte* dat
     if (!dt) {
       const std::string_view gname = ggml_type_name(type);
       const std::string shown = gname.empty() ? std::to_string(type) : cat(type, " (", gname, ")");
-      fail(path, ": ", what, " has unsupported ggml type ", shown, "; supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K");
+      fail(path, ": ", what, " has unsupported ggml type ", shown, "; supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, "
+           "Q4_K, Q5_K, Q6_K");
     }
     t.dtype = *dt;
     const int64_t row = n_dims ? ne[0] : 1;

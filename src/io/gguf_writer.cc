@@ -26,6 +26,9 @@ uint32_t ggml_type(DType t) {
     case DType::Q4_0: return 2;
     case DType::Q4_K: return 12;
     case DType::Q6_K: return 14;
+    case DType::Q5_0: return 6;
+    case DType::Q5_1: return 7;
+    case DType::Q5_K: return 13;
     case DType::I8: break;
   }
   fail("GGUF writer: dtype ", dtype_name(t), " is not supported");

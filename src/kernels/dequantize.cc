@@ -38,6 +38,15 @@ void dequantize_row(DType t, const std::byte* src, float* dst, int64_t n) {
     case DType::Q6_K:
       dequantize_q6_k(src, dst, n);
       return;
+    case DType::Q5_0:
+      dequantize_q5_0(src, dst, n);
+      return;
+    case DType::Q5_1:
+      dequantize_q5_1(src, dst, n);
+      return;
+    case DType::Q5_K:
+      dequantize_q5_k(src, dst, n);
+      return;
     case DType::I8:
       for (int64_t i = 0; i < n; ++i) dst[i] = float(int8_t(src[i]));
       return;

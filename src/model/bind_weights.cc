@@ -32,7 +32,8 @@ class Binder {
     const TensorInfo& t = take(name);
     check_shape(t, stack ? std::vector<int64_t>{stack, rows, cols} : std::vector<int64_t>{rows, cols});
     if (t.dtype == DType::I8)
-      fail(where_, ": tensor '", name, "' has dtype I8 without scales; expected F32, F16, BF16, Q8_0, Q4_0, Q4_K or Q6_K");
+      fail(where_, ": tensor '", name, "' has dtype I8 without scales; expected F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, "
+           "Q4_K, Q5_K or Q6_K");
     if (cols % dtype_block_elems(t.dtype) != 0)
       fail(where_, ": tensor '", name, "' rows of ", cols, " elements are not whole ", dtype_name(t.dtype),
            " blocks");

@@ -83,6 +83,9 @@ uint32_t llama_file_type(DType type) {
     case DType::Q8_0: return 7;  // MOSTLY_Q8_0
     case DType::Q4_K: return 14; // MOSTLY_Q4_K_S: Q4_K everywhere but the embedding
     case DType::Q6_K: return 18; // MOSTLY_Q6_K
+    case DType::Q5_0: return 8;  // MOSTLY_Q5_0
+    case DType::Q5_1: return 9;  // MOSTLY_Q5_1
+    case DType::Q5_K: return 16; // MOSTLY_Q5_K_S: Q5_K everywhere but the embedding
     case DType::BF16: return 32; // MOSTLY_BF16
     case DType::I8: break;
   }

@@ -305,6 +305,30 @@ TEST(Gguf, VersionTwoAndNoTensors) {
   EXPECT_TRUE(g.tensors().tensors().empty());
 }
 
+// ggml's type numbers for the block formats, as llama.cpp writes them; the
+// writer round trip alone would not catch a number both sides get wrong.
+TEST(Gguf, GgmlBlockTypeNumbers) {
+  const struct {
+    uint32_t ggml;
+    DType dtype;
+    uint64_t bytes;  // of one 256-element row
+  } types[] = {{2, DType::Q4_0, 8 * 18},  {6, DType::Q5_0, 8 * 22}, {7, DType::Q5_1, 8 * 24}, {8, DType::Q8_0, 8 * 34},
+               {12, DType::Q4_K, 144},    {13, DType::Q5_K, 176},  {14, DType::Q6_K, 210}};
+  Raw r = header(std::size(types), 0);
+  uint64_t offset = 0;
+  for (const auto& t : types) {
+    r.tensor("t" + std::to_string(t.ggml), {256}, t.ggml, offset);
+    offset += (t.bytes + 31) / 32 * 32;
+  }
+  r.pad(32).zeros(offset);
+  const GgufFile g = parse(r.b);
+  for (const auto& t : types) {
+    const TensorInfo& ti = g.tensors().get("t" + std::to_string(t.ggml), "");
+    EXPECT_EQ(ti.dtype, t.dtype) << t.ggml;
+    EXPECT_EQ(ti.nbytes, t.bytes) << t.ggml;
+  }
+}
+
 TEST(Gguf, HonoursAlignmentKey) {
   Raw r = header(2, 1);
   r.kv_u32("general.alignment", 64);

@@ -104,7 +104,7 @@ TEST(QuantQ8_0, RejectsBadInput) {
 }
 
 
-// ---- Q4_0, Q4_K, Q6_K --------------------------------------------------
+// ---- Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K ----------------------------------
 
 std::vector<float> gaussian(int64_t n, float stddev, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -169,6 +169,56 @@ TEST(QuantQ4_K, HandBuiltBlock) {
     EXPECT_EQ(y[e], 0.25f * float(sc[e / 32]) * float(level(e)) - 0.5f * float(m[e / 32])) << e;
 }
 
+// The 5th bit of element j is bit j of qh as a little-endian word: byte
+// j / 8, bit j % 8 (so elements 16..31 use qh[2] and qh[3]).
+template <typename Block>
+void pack_q5_by_hand(Block& b, int (*level)(int)) {
+  for (int j = 0; j < 16; ++j) b.qs[j] = uint8_t((level(j) & 15) | ((level(j + 16) & 15) << 4));
+  for (int j = 0; j < 32; ++j) b.qh[j / 8] = uint8_t(b.qh[j / 8] | ((level(j) >> 4) << (j % 8)));
+}
+
+TEST(QuantQ5_0, HandBuiltBlock) {
+  BlockQ5_0 b{};
+  b.d = f32_to_f16(0.5f);
+  auto level = [](int j) { return (j * 13 + 5) % 32; };  // every 5th-bit pattern across the block
+  pack_q5_by_hand(b, +level);
+  const auto y = dequantized(DType::Q5_0, bytes_of(b), 32);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(y[j], 0.5f * float(level(j) - 16)) << j;
+}
+
+TEST(QuantQ5_1, HandBuiltBlock) {
+  BlockQ5_1 b{};
+  b.d = f32_to_f16(0.25f);
+  b.m = f32_to_f16(-3.0f);
+  auto level = [](int j) { return (j * 11 + 7) % 32; };
+  pack_q5_by_hand(b, +level);
+  const auto y = dequantized(DType::Q5_1, bytes_of(b), 32);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(y[j], 0.25f * float(level(j)) - 3.0f) << j;
+}
+
+TEST(QuantQ5_K, HandBuiltBlock) {
+  int sc[8], m[8];
+  for (int j = 0; j < 8; ++j) sc[j] = 63 - 6 * j, m[j] = 8 * j + 7;  // j >= 4 need the top bits
+  BlockQ5_K b{};
+  b.d = f32_to_f16(0.125f);
+  b.dmin = f32_to_f16(0.75f);
+  for (int j = 0; j < 4; ++j) {
+    b.scales[j] = uint8_t(sc[j] | ((sc[j + 4] >> 4) << 6));
+    b.scales[j + 4] = uint8_t(m[j] | ((m[j + 4] >> 4) << 6));
+    b.scales[j + 8] = uint8_t((sc[j + 4] & 15) | ((m[j + 4] & 15) << 4));
+  }
+  auto level = [](int e) { return (e * 7 + e / 32 + e / 64) % 32; };
+  for (int g = 0; g < 4; ++g)
+    for (int l = 0; l < 32; ++l) {
+      const int lo = level(64 * g + l), hi = level(64 * g + 32 + l);
+      b.qs[32 * g + l] = uint8_t((lo & 15) | ((hi & 15) << 4));
+      b.qh[l] = uint8_t(b.qh[l] | ((lo >> 4) << (2 * g)) | ((hi >> 4) << (2 * g + 1)));
+    }
+  const auto y = dequantized(DType::Q5_K, bytes_of(b), 256);
+  for (int e = 0; e < 256; ++e)
+    EXPECT_EQ(y[e], 0.125f * float(sc[e / 32]) * float(level(e)) - 0.75f * float(m[e / 32])) << e;
+}
+
 TEST(QuantQ6_K, HandBuiltBlock) {
   BlockQ6_K b{};
   b.d = f32_to_f16(0.125f);
@@ -210,16 +260,17 @@ TEST(QuantQ4_0, ExtremeValueIsExactAndErrorIsHalfAStep) {
 }
 
 // Relative RMS error on Gaussian data, with a little room over what was
-// measured here: Q8_0 0.0054, Q4_0 0.0859, Q4_K 0.0714, Q6_K 0.0167
-// (ggml's reference quantisers on the same kind of data: Q4_0 the same
-// bytes, Q4_K 0.0712, Q6_K 0.0177).
+// measured here: Q8_0 0.0054, Q4_0 0.0859, Q5_0 0.0427, Q5_1 0.0378, Q4_K
+// 0.0714, Q5_K 0.0359, Q6_K 0.0167 (ggml's reference quantisers on the same
+// kind of data: Q4_0, Q5_0 and Q5_1 the same bytes, Q4_K 0.0712, Q6_K 0.0177).
 TEST(QuantFormats, GaussianRoundTripError) {
   const int64_t n = 256 * 256;
   const auto x = gaussian(n, 0.02f, 5);
   const struct {
     DType t;
     double bound;
-  } cases[] = {{DType::Q8_0, 0.006}, {DType::Q4_0, 0.09}, {DType::Q4_K, 0.075}, {DType::Q6_K, 0.018}};
+  } cases[] = {{DType::Q8_0, 0.006}, {DType::Q4_0, 0.09},  {DType::Q5_0, 0.045}, {DType::Q5_1, 0.04},
+               {DType::Q4_K, 0.075}, {DType::Q5_K, 0.038}, {DType::Q6_K, 0.018}};
   for (const auto& c : cases) {
     const auto q = quantize(c.t, x.data(), n);
     ASSERT_EQ(q.size(), dtype_bytes(c.t, n));
@@ -231,7 +282,7 @@ TEST(QuantFormats, GaussianRoundTripError) {
 }
 
 TEST(QuantFormats, SpecialBlocks) {
-  for (DType t : {DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+  for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     const int64_t n = 768;
     SCOPED_TRACE(std::string(dtype_name(t)));
     std::vector<float> zeros(n, 0.0f);
@@ -257,7 +308,7 @@ TEST(QuantFormats, NegationKeepsMagnitudes) {
   const auto x = gaussian(1024, 1.0f, 3);
   std::vector<float> nx(x.size());
   for (size_t i = 0; i < x.size(); ++i) nx[i] = -x[i];
-  for (DType t : {DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+  for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     const double a = relative_rms_error(x, dequantized(t, quantize(t, x.data(), 1024), 1024));
     const double b = relative_rms_error(nx, dequantized(t, quantize(t, nx.data(), 1024), 1024));
     EXPECT_NEAR(a, b, 0.1 * a) << dtype_name(t);
@@ -266,7 +317,7 @@ TEST(QuantFormats, NegationKeepsMagnitudes) {
 
 TEST(QuantFormats, DequantizeFromOddAddressesAndF16Fallbacks) {
   const auto x = gaussian(512, 1.0f, 9);
-  for (DType t : {DType::F16, DType::BF16, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+  for (DType t : {DType::F16, DType::BF16, DType::Q4_0, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     const auto q = quantize(t, x.data(), 512);
     std::vector<std::byte> shifted(q.size() + 1);
     std::memcpy(shifted.data() + 1, q.data(), q.size());
@@ -279,7 +330,7 @@ TEST(QuantFormats, DequantizeFromOddAddressesAndF16Fallbacks) {
 
 TEST(QuantFormats, RejectBadInput) {
   std::vector<float> x(512, 1.0f);
-  for (DType t : {DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+  for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     SCOPED_TRACE(std::string(dtype_name(t)));
     test::expect_error([&] { quantize(t, x.data(), dtype_block_elems(t) + 1); }, "whole number");
     x[300] = std::numeric_limits<float>::quiet_NaN();
@@ -296,7 +347,8 @@ TEST(QuantFormats, RejectBadInput) {
 
 TEST(QuantFormats, GgufWriteReadEveryType) {
   const auto x = gaussian(4 * 512, 0.5f, 21);
-  const DType types[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
+  const DType types[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0,
+                         DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
   GgufWriter w;
   for (DType t : types) w.add_tensor(std::string("w.") + std::string(dtype_name(t)), t, {4, 512}, quantize(t, x.data(), 4 * 512));
   const std::string path = test::temp_dir() + "/every-type.gguf";
