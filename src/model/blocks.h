@@ -27,6 +27,9 @@ struct MoeScratch {
   std::vector<float> router_probs;       // (T, n_experts)
   std::vector<int32_t> chosen;           // (T, n_experts_used) expert ids
   std::vector<float> gates;              // (T, n_experts_used)
+  std::vector<int32_t> order;            // (n_experts) experts of one token by probability
+  std::vector<int64_t> rows;             // tokens routed to the current expert
+  std::vector<float> row_gates;          // their gates
   std::vector<float> x, h1, hv, y;       // per expert: gathered rows and branch outputs
 };
 

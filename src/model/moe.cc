@@ -22,7 +22,8 @@ void moe_block(const GrokConfig& c, const LayerWeights& l, const float* m, const
     softmax(p, E);
     if (!valid[t]) std::fill(p, p + E, 0.0f);
     // Top K by probability, ties to the lower expert id (as jax.lax.top_k).
-    std::vector<int32_t> order(static_cast<size_t>(E));
+    std::vector<int32_t>& order = s.order;
+    order.resize(size_t(E));
     for (int64_t e = 0; e < E; ++e) order[size_t(e)] = int32_t(e);
     std::stable_sort(order.begin(), order.end(), [&](int32_t x, int32_t y) { return p[x] > p[y]; });
     for (int64_t k = 0; k < K; ++k) {
@@ -32,8 +33,8 @@ void moe_block(const GrokConfig& c, const LayerWeights& l, const float* m, const
   }
 
   std::fill(out, out + T * D, 0.0f);
-  std::vector<int64_t> rows;  // tokens routed to the current expert
-  std::vector<float> row_gates;
+  std::vector<int64_t>& rows = s.rows;
+  std::vector<float>& row_gates = s.row_gates;
   for (int64_t e = 0; e < E; ++e) {
     rows.clear();
     row_gates.clear();

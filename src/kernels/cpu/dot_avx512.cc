@@ -1,6 +1,7 @@
 // AVX-512 (F, BW, VL, VNNI) kernels (compiled with those flags; called only
-// when the CPU has them). Floats use 512-bit FMAs; quantised blocks use
-// VNNI's int16 dot product, one 32-element block per 512-bit instruction.
+// when the CPU has them). Floats use 512-bit FMAs; quantised prompts use
+// 4-row × 4-token tiles of VNNI's int16 dot product, one 32-element block per
+// 512-bit instruction.
 #include <immintrin.h>
 
 #include <cstring>
@@ -44,46 +45,6 @@ float bf16_dot(const uint16_t* w, const float* x, int64_t n) {
         return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
       },
       [w](int64_t i) { return bf16_to_f32(w[i]); });
-}
-
-// Σ w·x over one block as 16 int32 lanes: the 32 int8 weights widened to
-// int16 in one register, then VNNI's int16 pair dot product.
-inline __m512i block_dot(const int8_t* w, const int16_t* x) {
-  const __m512i w16 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)));
-  return _mm512_dpwssd_epi32(_mm512_setzero_si512(), w16, _mm512_loadu_si512(x));
-}
-
-// Runs block(k, acc) over nb blocks on two independent accumulators (to hide
-// FMA latency) and returns their sum.
-template <typename Block>
-float over_blocks(int64_t nb, Block block) {
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    block(b, acc0);
-    block(b + 1, acc1);
-  }
-  if (b < nb) block(b, acc0);
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
-
-float q8_0_dot(const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb) {
-  return over_blocks(nb, [&](int64_t k, __m512& acc) {
-    const __m512 scale = _mm512_set1_ps(_cvtsh_ss(w[k].d) * x[k].d);
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(block_dot(w[k].q, x[k].q)), scale, acc);
-  });
-}
-
-float q4_0_dot(const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb) {
-  const __m128i low4 = _mm_set1_epi8(0x0F);
-  return over_blocks(nb, [&](int64_t k, __m512& acc) {
-    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[k].qs));
-    const __m128i lo = _mm_and_si128(q, low4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), low4);
-    const __m512i w16 = _mm512_cvtepu8_epi16(_mm256_set_m128i(hi, lo));  // elements 0..31 in order
-    __m512i sum = _mm512_dpwssd_epi32(_mm512_setzero_si512(), w16, _mm512_loadu_si512(x[k].q));
-    sum = _mm512_add_epi32(sum, _mm512_zextsi128_si512(_mm_cvtsi32_si128(-8 * x[k].sum)));  // the q − 8 offset
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(_cvtsh_ss(w[k].d) * x[k].d), acc);
-  });
 }
 
 // The 32 weights of a block as int16, and their scale.
@@ -161,8 +122,7 @@ void tile(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ16Act* x
         t += kTileTokens;
       } else {
         // Edges, and all of decode: one row at a time with the 256-bit
-        // kernel, which streams weights faster here than 512-bit tiles
-        // (decode measured 1.5-2x faster on the AMD EPYC this was tuned on).
+        // kernel (see kDotAvx512 below).
         for (int rr = 0; rr < (four_rows ? kTileRows : 1); ++rr) yt[rr] = W::row_dot(wr + rr * row_bytes, x + t * nb, nb);
         t += 1;
       }
@@ -172,7 +132,18 @@ void tile(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ16Act* x
 
 }  // namespace
 
-const DotKernels kDotAvx512 = {Isa::Avx512, f32_dot, f16_dot, bf16_dot, q8_0_dot, q4_0_dot, quantize_act_scalar,
-                                 tile<WidenQ8_0>, tile<WidenQ4_0>};
+// Single-row quantised dots are the AVX2 kernels: for one row at a time they
+// stream weights faster on the EPYC this was tuned on than 512-bit code did
+// (decode measured 1.5-2x faster), and the 4×4 tiles cover prompts.
+const DotKernels kDotAvx512 = {
+    Isa::Avx512,
+    f32_dot,
+    f16_dot,
+    bf16_dot,
+    [](const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb) { return kDotAvx2.q8_0(w, x, nb); },
+    [](const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb) { return kDotAvx2.q4_0(w, x, nb); },
+    quantize_act_scalar,
+    tile<WidenQ8_0>,
+    tile<WidenQ4_0>};
 
 }  // namespace grok
