@@ -1,6 +1,14 @@
-// A weight matrix as the kernels see it: [rows = outputs][cols = inputs],
-// row-major, each row `row_bytes` long in `dtype` (Q8_0 rows are blocks of 32).
-// GGUF and Hugging Face both store linear weights this way ([out, in]).
+// A weight matrix as the kernels see it: W [rows = outputs][cols = inputs].
+// Most formats store it row-major, each row `row_bytes` long in `dtype`
+// (Q8_0 rows are blocks of 32); GGUF and Hugging Face both store linear
+// weights this way ([out, in]).
+//
+// DType::I8 is the released checkpoint's layout instead (CHECKPOINT.md): the
+// int8 values are stored input-major, [cols][rows] (the reference computes
+// x @ W with W [in, out]), so stored row i holds input i's weight for every
+// output and `row_bytes` (= rows) is the stride between those stored rows.
+// `scales` is bf16 [scale_blocks][rows]: input i belongs to block
+// i / (cols / scale_blocks), and W[r][i] = q[i][r] · scales[block(i)][r].
 #pragma once
 
 #include <cstddef>
@@ -16,8 +24,16 @@ struct WeightMatrix {
   int64_t cols = 0;
   const std::byte* data = nullptr;
   uint64_t row_bytes = 0;
+  // DType::I8 only (see above).
+  const uint16_t* scales = nullptr;
+  int64_t scale_blocks = 1;
+  // DType::I8 only: use the reference's weights bf16(q·s), rounded to bf16
+  // once per weight, instead of the exact product q·s (which is what an
+  // integer dot product scaled afterwards computes, and the default).
+  bool round_to_bf16 = false;
 
   const std::byte* row(int64_t r) const { return data + uint64_t(r) * row_bytes; }
+  int64_t scale_block_cols() const { return cols / scale_blocks; }
 };
 
 }  // namespace grok
