@@ -15,7 +15,7 @@ struct BenchArgs {
 };
 
 void run(const BenchArgs& a) {
-  const Model m = a.model.model.empty() ? builtin_default_model() : load_model(a.model.model);
+  const Model m = load_model_for(a.model);
   ThreadPool pool(a.model.threads);
   const BenchResult r = run_bench(m, pool, a.bench, [&](const std::string& line) {
     if (!a.json) std::fprintf(stderr, "  %s\n", line.c_str());

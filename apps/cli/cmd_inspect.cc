@@ -1,4 +1,5 @@
 // grok inspect: what a model file holds.
+#include <algorithm>
 #include <cstdio>
 #include <map>
 
@@ -18,7 +19,7 @@ std::string human_bytes(double b) {
 }
 
 void run(const std::string& path, bool show_tensors) {
-  const Model m = path.empty() ? builtin_default_model() : load_model(path);
+  const Model m = path.empty() ? builtin_default_model() : load_model(path, {.progress = load_progress_printer()});
   std::printf("model: %s\nformat: %s\narchitecture: grok\n", path.empty() ? "(built-in)" : path.c_str(),
               m.format.c_str());
   std::printf("%s", m.config.describe().c_str());
@@ -43,9 +44,11 @@ void run(const std::string& path, bool show_tensors) {
                   m.gguf->get_string("tokenizer.ggml.model").value_or("?").c_str());
   }
   if (show_tensors) {
-    std::printf("\n%-48s %-5s %-22s %s\n", "tensor", "dtype", "shape", "bytes");
+    int width = 6;  // the longest name (a checkpoint's parameter paths are long)
+    for (const TensorInfo& t : m.store->tensors()) width = std::max(width, int(t.name.size()));
+    std::printf("\n%-*s %-5s %-22s %s\n", width, "tensor", "dtype", "shape", "bytes");
     for (const TensorInfo& t : m.store->tensors())
-      std::printf("%-48s %-5s %-22s %llu\n", t.name.c_str(), std::string(dtype_name(t.dtype)).c_str(),
+      std::printf("%-*s %-5s %-22s %llu\n", width, t.name.c_str(), std::string(dtype_name(t.dtype)).c_str(),
                   t.shape_str().c_str(), (unsigned long long)t.nbytes);
   }
 }
@@ -56,7 +59,7 @@ void register_inspect(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   auto brief = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("inspect", "Show a model's architecture, sizes, dtypes and tensor table");
-  cmd->add_option("model", *path, "GGUF file or Hugging Face folder (default: the built-in model)");
+  cmd->add_option("model", *path, "GGUF file, Hugging Face folder or ckpt-0 folder (default: the built-in model)");
   cmd->add_flag("--brief", *brief, "leave out the tensor table");
   cmd->callback([path, brief] { run(*path, !*brief); });
 }

@@ -15,8 +15,13 @@ struct ModelArgs {
   std::string model;      // GGUF file or Hugging Face folder; empty: the built-in model
   std::string tokenizer;  // tokenizer.model overriding the model's vocabulary
   int threads = 0;        // 0: one per hardware thread
+  std::string int8_rounding = "exact";  // int8 weights: "exact" q·s, or "bf16" as the reference rounds
 };
 void add_model_options(CLI::App* cmd, ModelArgs& args);
+// Loads args.model (the built-in model when empty) with progress on stderr.
+Model load_model_for(const ModelArgs& args);
+// "checking ckpt-0: 312/770 files" on stderr while a checkpoint folder loads.
+std::function<void(int64_t, int64_t)> load_progress_printer();
 // Loads the model and its tokenizer, printing the tokenizer's warnings on
 // stderr. Without need_tokenizer, a model with no vocabulary is accepted.
 std::unique_ptr<Engine> open_engine(const ModelArgs& args, bool need_tokenizer = true);
@@ -36,6 +41,7 @@ void register_inspect(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_kl(CLI::App& app);
 void register_quantize(CLI::App& app);
+void register_convert(CLI::App& app);
 void register_init(CLI::App& app);
 
 }  // namespace grok::cli

@@ -1,3 +1,6 @@
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -8,12 +11,38 @@ namespace grok::cli {
 
 void add_model_options(CLI::App* cmd, ModelArgs& args) {
   cmd->add_option("-m,--model", args.model,
-                  "GGUF file or Hugging Face folder (config.json + *.safetensors); "
+                  "GGUF file, Hugging Face folder (config.json + *.safetensors) or xAI's ckpt-0 folder; "
                   "default: the built-in tiny random model");
   cmd->add_option("--tokenizer", args.tokenizer,
                   "SentencePiece tokenizer.model to use instead of the model's own vocabulary");
   cmd->add_option("-t,--threads", args.threads, "worker threads (default: one per hardware thread)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--int8-rounding", args.int8_rounding,
+                  "int8 weights (ckpt-0, int8 GGUF): 'exact' uses int8·scale as it is (default), 'bf16' rounds "
+                  "each weight to bf16 first, as xAI's reference does")
+      ->check(CLI::IsMember({"exact", "bf16"}));
+}
+
+std::function<void(int64_t, int64_t)> load_progress_printer() {
+  const bool tty = ::isatty(2) == 1;
+  auto last = std::make_shared<std::chrono::steady_clock::time_point>();
+  return [tty, last](int64_t done, int64_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (done < total && now - *last < (tty ? std::chrono::milliseconds(100) : std::chrono::seconds(5))) return;
+    *last = now;
+    std::fprintf(stderr, tty ? "\rchecking checkpoint files: %lld/%lld" : "checking checkpoint files: %lld/%lld\n",
+                 (long long)done, (long long)total);
+    if (tty && done == total) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  };
+}
+
+Model load_model_for(const ModelArgs& args) {
+  if (args.model.empty()) return builtin_default_model();
+  LoadOptions options;
+  options.int8_round_to_bf16 = args.int8_rounding == "bf16";
+  options.progress = load_progress_printer();
+  return load_model(args.model, options);
 }
 
 Model builtin_default_model() {
@@ -25,7 +54,7 @@ Model builtin_default_model() {
 }
 
 std::unique_ptr<Engine> open_engine(const ModelArgs& args, bool need_tokenizer) {
-  Model model = args.model.empty() ? builtin_default_model() : load_model(args.model);
+  Model model = load_model_for(args);
   std::optional<Tokenizer> tok =
       need_tokenizer ? std::optional<Tokenizer>(tokenizer_for(model, args.tokenizer)) : find_tokenizer(model, args.tokenizer);
   if (tok)

@@ -1,12 +1,15 @@
 #include "apps/cli/model_output.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "core/error.h"
+#include "model/quantize_model.h"
 #include "tokenizer/tokenizer.h"
 
 namespace grok::cli {
@@ -26,9 +29,16 @@ void ProgressBar::update(const ExportProgress& p) {
   const int filled = int(frac * kWidth);
   std::string bar = std::string(size_t(filled), '#') + std::string(size_t(kWidth - filled), '.');
   const size_t shown = last ? p.count : p.index + 1;
+  // Time left at the rate so far (once there is a rate to go by).
+  const double elapsed = std::chrono::duration<double>(now - start_).count();
+  char eta[32] = "";
+  if (!last && frac > 0.01 && elapsed > 1.0) {
+    const long left = long(elapsed * (1.0 - frac) / frac);
+    std::snprintf(eta, sizeof eta, "  ETA %ld:%02ld", left / 60, left % 60);
+  }
   char line[512];
-  std::snprintf(line, sizeof line, "[%s] %3d%%  tensor %zu/%zu  %.1f/%.1f MiB  %s", bar.c_str(), int(frac * 100),
-                shown, p.count, double(p.bytes_done) / 1048576.0, double(p.bytes_total) / 1048576.0,
+  std::snprintf(line, sizeof line, "[%s] %3d%%  tensor %zu/%zu  %.1f/%.1f MiB%s  %s", bar.c_str(), int(frac * 100),
+                shown, p.count, double(p.bytes_done) / 1048576.0, double(p.bytes_total) / 1048576.0, eta,
                 last || !p.name ? "" : p.name->c_str());
   if (tty_)
     std::fprintf(stderr, "\r%-110s", line);
@@ -53,15 +63,52 @@ void TensorNotes::print() const {
   }
 }
 
-DType parse_dtype(const std::string& name) {
+DType parse_dtype(const std::string& name, bool allow_int8) {
   std::string n;
   for (char ch : name) n += char(std::tolower(static_cast<unsigned char>(ch)));
+  if (allow_int8 && n == "int8") return DType::I8;
   for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
     std::string tn;
     for (char ch : dtype_name(t)) tn += char(std::tolower(static_cast<unsigned char>(ch)));
     if (n == tn) return t;
   }
-  fail("unknown type '", name, "' (types: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)");
+  fail("unknown type '", name, "' (types: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k", allow_int8 ? ", int8)" : ")");
+}
+
+void write_model_gguf(const Model& m, const std::string& in, const std::string& out, DType type,
+                      const std::string& tokenizer, int threads) {
+  std::vector<std::pair<std::string, GgufValue>> vocab;
+  std::string vocab_from = tokenizer;
+  if (vocab_from.empty() && !m.gguf) {
+    // A Hugging Face folder holds its tokenizer.model; the release puts it beside ckpt-0/.
+    std::error_code ec;
+    const auto dir = std::filesystem::absolute(in, ec).lexically_normal();
+    for (const auto& p : {dir / "tokenizer.model", dir.parent_path() / "tokenizer.model"})
+      if (vocab_from.empty() && std::filesystem::exists(p, ec) && (m.format == "checkpoint" || p.parent_path() == dir))
+        vocab_from = p.string();
+  }
+  if (!vocab_from.empty()) vocab = vocabulary_from_file(vocab_from);
+  if (!m.gguf && vocab.empty())
+    std::fprintf(stderr, "grok: note: no tokenizer.model found for %s; the output has no vocabulary (use --tokenizer)\n",
+                 in.c_str());
+
+  ThreadPool pool(threads);
+  ProgressBar bar;
+  TensorNotes notes;
+  std::fprintf(stderr, "writing %s (%s) to %s as %s%s\n", in.c_str(), m.format.c_str(), out.c_str(),
+               type == DType::I8 ? "int8" : std::string(dtype_name(type)).c_str(),
+               vocab_from.empty() ? "" : (", vocabulary from " + vocab_from).c_str());
+  const auto start = std::chrono::steady_clock::now();
+  quantize_model(m, out, type, vocab, pool, [&](const ExportProgress& p) { bar.update(p); },
+                 [&](const std::string& t, const std::string& why) { notes.add(t, why); });
+  bar.finish();
+  notes.print();
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  std::fprintf(stderr, "wrote %s: %.1f MiB in %.1f s; peak resident memory %.1f MiB\n", out.c_str(),
+               double(std::filesystem::file_size(out)) / 1048576.0,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+               double(ru.ru_maxrss) / 1024.0);
 }
 
 std::vector<std::pair<std::string, GgufValue>> vocabulary_from_file(const std::string& path) {

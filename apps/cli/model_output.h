@@ -12,6 +12,7 @@
 #include "io/gguf.h"
 
 #include "model/gguf_export.h"
+#include "model/model.h"
 
 namespace grok::cli {
 
@@ -25,6 +26,7 @@ class ProgressBar {
   bool tty_;
   bool drawn_ = false;
   bool finished_ = false;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_;
 };
 
@@ -37,9 +39,17 @@ class TensorNotes {
   std::map<std::string, std::vector<std::string>> by_message_;
 };
 
+// Writes m (loaded from `in`) as a GGUF of `type` at `out`, with a
+// progress bar, the notes on fallbacks, and the size and peak memory at the
+// end. The vocabulary: --tokenizer's, else a GGUF's own, else a
+// tokenizer.model in or beside a folder.
+void write_model_gguf(const Model& m, const std::string& in, const std::string& out, DType type,
+                      const std::string& tokenizer, int threads);
+
 // A dtype named on the command line: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k
-// (any case). Throws grok::Error listing them.
-DType parse_dtype(const std::string& name);
+// (any case), and int8 (the released checkpoint's) with allow_int8.
+// Throws grok::Error listing them.
+DType parse_dtype(const std::string& name, bool allow_int8 = false);
 
 // tokenizer.ggml.* keys from a GGUF file (copied) or a SentencePiece
 // tokenizer.model (converted).

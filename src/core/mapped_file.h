@@ -8,6 +8,12 @@
 
 namespace grok {
 
+// Drops the pages of [p, p+n) of a read-only file mapping from this
+// process's resident memory (they are read again from the file if touched);
+// lets a pass over a huge model keep its footprint bounded. Only for
+// memory that is a file mapping: anonymous memory would read back as zeros.
+void release_mapped_pages(const void* p, uint64_t n);
+
 class MappedFile {
  public:
   explicit MappedFile(const std::string& path);  // throws grok::Error naming the path

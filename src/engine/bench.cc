@@ -23,7 +23,11 @@ double median(std::vector<double> v) {
   return n == 0 ? 0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-uint64_t matrix_bytes(const WeightMatrix& w) { return uint64_t(w.rows) * w.row_bytes; }
+uint64_t matrix_bytes(const WeightMatrix& w) {
+  // An int8 matrix is stored [cols][rows] and reads its bf16 scales too.
+  if (w.dtype == DType::I8) return uint64_t(w.cols) * w.row_bytes + uint64_t(w.scale_blocks * w.rows) * 2;
+  return uint64_t(w.rows) * w.row_bytes;
+}
 
 // Touches every page of the model's tensors once, so the first timed pass
 // does not pay for reading the file from disk.

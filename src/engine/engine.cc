@@ -15,6 +15,13 @@ std::optional<Tokenizer> find_tokenizer(const Model& model, const std::string& o
     if (model.gguf && model.gguf->get_string_array("tokenizer.ggml.tokens")) return Tokenizer::from_gguf(*model.gguf);
     const std::string beside = model.path + "/tokenizer.model";
     if (model.format == "safetensors" && std::filesystem::exists(beside)) return Tokenizer::from_model_file(beside);
+    if (model.format == "checkpoint") {
+      // The release puts tokenizer.model beside ckpt-0/.
+      std::error_code ec;
+      const auto parent = std::filesystem::absolute(model.path, ec).lexically_normal().parent_path();
+      for (const auto& p : {std::filesystem::path(beside), parent / "tokenizer.model"})
+        if (std::filesystem::exists(p, ec)) return Tokenizer::from_model_file(p.string());
+    }
     return std::nullopt;
   }();
   if (tok && tok->vocab_size() > model.config.vocab_size)

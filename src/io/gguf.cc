@@ -203,6 +203,7 @@ std::optional<DType> dtype_from_ggml(uint32_t t) {
     case 12: return DType::Q4_K;
     case 13: return DType::Q5_K;
     case 14: return DType::Q6_K;
+    case 24: return DType::I8;
     case 30: return DType::BF16;
   }
   return std::nullopt;

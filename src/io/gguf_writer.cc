@@ -29,7 +29,7 @@ uint32_t ggml_type(DType t) {
     case DType::Q5_0: return 6;
     case DType::Q5_1: return 7;
     case DType::Q5_K: return 13;
-    case DType::I8: break;
+    case DType::I8: return 24;
   }
   fail("GGUF writer: dtype ", dtype_name(t), " is not supported");
 }

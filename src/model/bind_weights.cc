@@ -10,7 +10,8 @@ namespace {
 
 class Binder {
  public:
-  Binder(const TensorStore& store, const std::string& where) : store_(store), where_(where) {}
+  Binder(const TensorStore& store, const TensorNaming& naming, const std::string& where)
+      : store_(store), naming_(naming), where_(where) {}
 
   const TensorInfo& take(const std::string& name) {
     const TensorInfo& t = store_.get(name, where_);
@@ -30,16 +31,50 @@ class Binder {
   WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols, int64_t stack = 0,
                       int64_t index = 0) {
     const TensorInfo& t = take(name);
+    if (t.dtype == DType::I8) return int8_matrix(t, rows, cols, stack, index);
     check_shape(t, stack ? std::vector<int64_t>{stack, rows, cols} : std::vector<int64_t>{rows, cols});
-    if (t.dtype == DType::I8)
-      fail(where_, ": tensor '", name, "' has dtype I8 without scales; expected F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, "
-           "Q4_K, Q5_K or Q6_K");
     if (cols % dtype_block_elems(t.dtype) != 0)
       fail(where_, ": tensor '", name, "' rows of ", cols, " elements are not whole ", dtype_name(t.dtype),
            " blocks");
     WeightMatrix m{t.dtype, rows, cols, nullptr, dtype_bytes(t.dtype, cols)};
     m.data = t.data + uint64_t(index) * uint64_t(rows) * m.row_bytes;
     return m;
+  }
+
+  // The released checkpoint's layout: int8 [stack][cols][rows] and bf16
+  // scales [stack][blocks][rows], the blocks splitting the cols.
+  WeightMatrix int8_matrix(const TensorInfo& t, int64_t rows, int64_t cols, int64_t stack, int64_t index) {
+    auto stacked = [&](std::vector<int64_t> s) {
+      if (stack) s.insert(s.begin(), stack);
+      return s;
+    };
+    check_shape(t, stacked({cols, rows}));
+    const std::string scales_name = naming_.scales ? naming_.scales(t.name) : "";
+    const TensorInfo* s = scales_name.empty() ? nullptr : store_.find(scales_name);
+    if (!s) fail(where_, ": int8 tensor '", t.name, "' has no scales (expected a tensor '", scales_name, "')");
+    take(scales_name);
+    if (s->dtype != DType::BF16)
+      fail(where_, ": tensor '", scales_name, "' has dtype ", dtype_name(s->dtype), ", expected BF16");
+    const size_t nd = stack ? 3 : 2;
+    const int64_t blocks = s->shape.size() == nd ? s->shape[nd - 2] : 0;
+    if (blocks <= 0 || cols % blocks != 0 || s->shape != stacked({blocks, rows}))
+      fail(where_, ": tensor '", scales_name, "' has shape ", s->shape_str(), ", expected ",
+           stack ? cat("[", stack, ", B, ", rows, "]") : cat("[B, ", rows, "]"), " with B dividing ", cols);
+    WeightMatrix m{DType::I8, rows, cols, nullptr, uint64_t(rows)};
+    m.data = t.data + uint64_t(index) * uint64_t(rows) * uint64_t(cols);
+    m.scales = reinterpret_cast<const uint16_t*>(s->data) + uint64_t(index) * uint64_t(blocks) * uint64_t(rows);
+    m.scale_blocks = blocks;
+    return m;
+  }
+
+  // The router, as fp32 [n_experts][dim] whatever the stored layout.
+  std::vector<float> router(const std::string& name, int64_t n_experts, int64_t d) {
+    if (!naming_.input_major_router) return vector_f32(name, {n_experts, d});
+    const std::vector<float> in_out = vector_f32(name, {d, n_experts});
+    std::vector<float> out(in_out.size());
+    for (int64_t i = 0; i < d; ++i)
+      for (int64_t e = 0; e < n_experts; ++e) out[size_t(e * d + i)] = in_out[size_t(i * n_experts + e)];
+    return out;
   }
 
   std::vector<float> vector_f32(const std::string& name, std::vector<int64_t> shape) {
@@ -61,6 +96,7 @@ class Binder {
 
  private:
   const TensorStore& store_;
+  const TensorNaming& naming_;
   const std::string& where_;
   std::set<std::string> used_;
 };
@@ -69,12 +105,16 @@ class Binder {
 
 GrokWeights bind_weights(const GrokConfig& cfg, const TensorStore& store, const TensorNaming& naming,
                          const std::string& where) {
-  Binder b(store, where);
+  Binder b(store, naming, where);
   GrokWeights w;
   const int64_t d = cfg.dim, q_dim = cfg.n_heads * cfg.head_dim, kv_dim = cfg.n_kv_heads * cfg.head_dim;
   w.embed = b.matrix(naming.embed, cfg.vocab_size, d);
   w.final_norm = b.vector_f32(naming.final_norm, {d});
   w.output = store.find(naming.output) ? b.matrix(naming.output, cfg.vocab_size, d) : w.embed;
+  // Rows of the embedding are looked up one token at a time: not from an input-major layout.
+  if (w.embed.dtype == DType::I8 || w.output.dtype == DType::I8)
+    fail(where, ": an int8 ", w.embed.dtype == DType::I8 ? naming.embed : naming.output,
+         " is not supported (only linear layers may be int8 with scales)");
   w.layers.resize(size_t(cfg.n_layers));
   for (int64_t i = 0; i < cfg.n_layers; ++i) {
     LayerWeights& l = w.layers[size_t(i)];
@@ -87,7 +127,7 @@ GrokWeights bind_weights(const GrokConfig& cfg, const TensorStore& store, const 
     l.wk = b.matrix(name(LayerTensor::K), kv_dim, d);
     l.wv = b.matrix(name(LayerTensor::V), kv_dim, d);
     l.wo = b.matrix(name(LayerTensor::O), d, q_dim);
-    l.router = b.vector_f32(name(LayerTensor::Router), {cfg.n_experts, d});
+    l.router = b.router(name(LayerTensor::Router), cfg.n_experts, d);
     l.experts.resize(size_t(cfg.n_experts));
     for (int64_t e = 0; e < cfg.n_experts; ++e) {
       ExpertWeights& x = l.experts[size_t(e)];

@@ -24,9 +24,16 @@ struct TensorNaming {
   // [out][in] tensor per expert (Hugging Face).
   bool stacked_experts = false;
   std::function<std::string(int64_t layer, int64_t expert, ExpertTensor)> expert;
+  // The name of an int8 matrix's bf16 scales. An I8 matrix is always stored
+  // input-major ([in][out], experts [n][in][out]) as the released checkpoint
+  // has it (kernels/weight_matrix.h), with scales [blocks][out].
+  std::function<std::string(const std::string& matrix)> scales;
+  // The router is stored [in][out] ([dim][n_experts]), as in the released checkpoint.
+  bool input_major_router = false;
 };
 
 // llama.cpp's GGUF names (blk.N.attn_q.weight, ...), also used by the built-in model.
+// An I8 matrix's scales are "<name without .weight>.scales".
 TensorNaming gguf_tensor_naming();
 
 // Every tensor must be present with the right shape and a supported dtype,

@@ -1,7 +1,9 @@
 #include "model/gguf_export.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "core/error.h"
 #include "core/quant.h"
@@ -9,6 +11,13 @@
 namespace grok {
 
 namespace {
+
+std::string format_bytes(uint64_t n) {
+  char s[32];
+  std::snprintf(s, sizeof s, "%.2f GiB", double(n) / double(1ull << 30));
+  return s;
+}
+
 // f32 rows produced per chunk: big enough to keep every thread busy, small
 // enough that the chunk (and its converted bytes) costs little memory.
 constexpr uint64_t kChunkF32Bytes = uint64_t(32) << 20;
@@ -21,6 +30,13 @@ void write_gguf_model(const std::string& path, GgufWriter meta, const std::vecto
   ExportProgress p;
   p.count = tensors.size();
   p.bytes_total = meta.file_size();
+  // Refuse before writing rather than fail hours in with a full disk.
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::absolute(path, ec).parent_path();
+  const std::filesystem::space_info space = std::filesystem::space(dir, ec);
+  if (!ec && space.available < p.bytes_total)
+    fail(path, ": needs ", format_bytes(p.bytes_total), " but ", dir.string(), " has only ",
+         format_bytes(space.available), " free");
   GgufStream out = meta.begin(path);
   std::vector<float> f32;
   std::vector<std::byte> bytes;
@@ -50,6 +66,7 @@ void write_gguf_model(const std::string& path, GgufWriter meta, const std::vecto
         });
       }
       out.write(bytes);
+      source.written(t, r0 + n);
       p.bytes_done = out.bytes_written();
       if (progress) progress(p);
     }

@@ -25,6 +25,8 @@ class TensorSource {
   // Row r of t as stored bytes when the source already holds t in `dtype`
   // (copied verbatim, no requantisation), else nullptr.
   virtual const std::byte* stored_row(const GrokTensor&, int64_t, DType) const { return nullptr; }
+  // Rows [0, end) of t have been written (a source may drop what it no longer needs).
+  virtual void written(const GrokTensor&, int64_t /*end*/) const {}
 };
 
 struct ExportTensor {

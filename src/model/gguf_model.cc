@@ -111,6 +111,9 @@ TensorNaming gguf_tensor_naming() {
     return b;
   };
   n.stacked_experts = true;
+  n.scales = [](const std::string& m) {
+    return (m.ends_with(".weight") ? m.substr(0, m.size() - 7) : m) + ".scales";
+  };
   n.expert = [](int64_t i, int64_t, ExpertTensor t) {
     const std::string b = "blk." + std::to_string(i) + ".";
     switch (t) {
@@ -135,11 +138,28 @@ Model load_gguf_model(const std::string& path) {
   return m;
 }
 
-Model load_model(const std::string& path) {
+Model load_model(const std::string& path, const LoadOptions& options) {
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) return load_hf_model(path);
-  if (!std::filesystem::exists(path, ec)) fail(path, ": no such file or folder");
-  return load_gguf_model(path);
+  Model m;
+  if (std::filesystem::is_directory(path, ec))
+    m = is_checkpoint_folder(path) ? load_checkpoint_model(path, options) : load_hf_model(path);
+  else if (!std::filesystem::exists(path, ec))
+    fail(path, ": no such file or folder");
+  else
+    m = load_gguf_model(path);
+  set_int8_rounding(m.weights, options.int8_round_to_bf16);
+  return m;
+}
+
+void set_int8_rounding(GrokWeights& w, bool round_to_bf16) {
+  auto set = [&](WeightMatrix& m) { m.round_to_bf16 = m.dtype == DType::I8 && round_to_bf16; };
+  set(w.embed);
+  set(w.output);
+  for (LayerWeights& l : w.layers) {
+    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo}) set(*m);
+    for (ExpertWeights& e : l.experts)
+      for (WeightMatrix* m : {&e.w1, &e.v, &e.w2}) set(*m);
+  }
 }
 
 }  // namespace grok

@@ -87,7 +87,7 @@ uint32_t llama_file_type(DType type) {
     case DType::Q5_1: return 9;  // MOSTLY_Q5_1
     case DType::Q5_K: return 16; // MOSTLY_Q5_K_S: Q5_K everywhere but the embedding
     case DType::BF16: return 32; // MOSTLY_BF16
-    case DType::I8: break;
+    case DType::I8: break;  // llama.cpp has no file type for the checkpoint's int8
   }
   fail("no GGUF file type for ", dtype_name(type));
 }
@@ -110,7 +110,7 @@ void set_grok_metadata(GgufWriter& w, const GrokConfig& c, const std::string& na
   w.set_f32("grok.attention.layer_norm_rms_epsilon", c.rms_eps);
   w.set_u32("grok.expert_count", uint32_t(c.n_experts));
   w.set_u32("grok.expert_used_count", uint32_t(c.n_experts_used));
-  w.set_u32("general.file_type", llama_file_type(type));
+  if (type != DType::I8) w.set_u32("general.file_type", llama_file_type(type));
   w.set_f32("grok.attn_logit_softcapping", c.attn_cap);
   // What llama.cpp's converter writes; Grok-1 has no router cap and this
   // engine ignores the key when reading.

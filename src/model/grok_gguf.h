@@ -24,6 +24,10 @@ struct GrokTensor {
   int64_t layer = -1;
   LayerTensor layer_tensor = LayerTensor::AttnNorm;  // Kind::Layer
   ExpertTensor expert_tensor = ExpertTensor::W1;     // Kind::Expert
+  // An int8 matrix in the released checkpoint's layout (shape [in][out],
+  // experts [n][in][out]), or, with `scales`, its bf16 scales [n][B][out].
+  bool input_major = false;
+  bool scales = false;
 
   bool is_norm() const;    // 1-D scales
   bool is_router() const;  // ffn_gate_inp

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -24,10 +25,32 @@ struct Model {
   std::shared_ptr<const GgufFile> gguf;      // GGUF only: its metadata and vocabulary
 };
 
-// A GGUF file or a Hugging Face folder (config.json + *.safetensors).
-Model load_model(const std::string& path);
+struct LoadOptions {
+  // Int8 weights (the released checkpoint's) as the reference rounds them,
+  // bf16(q·s) per weight, instead of the exact product (WeightMatrix).
+  bool int8_round_to_bf16 = false;
+  // Files mapped and checked so far, of total (checkpoint folders).
+  std::function<void(int64_t done, int64_t total)> progress;
+};
+
+// A GGUF file, a Hugging Face folder (config.json + *.safetensors) or the
+// released checkpoint's ckpt-0 folder.
+Model load_model(const std::string& path, const LoadOptions& options = {});
 Model load_gguf_model(const std::string& path);
 Model load_hf_model(const std::string& dir);
+
+// xAI's ckpt-0 folder (CHECKPOINT.md). Sizes come from the tensors' shapes
+// and the file count; the rest is Grok-1's unless a `grok-config.json` in
+// the folder or beside it says otherwise (keys as GrokConfig's fields:
+// vocab_size, dim, n_layers, n_heads, n_kv_heads, head_dim, n_experts,
+// n_experts_used, ffn_dim, context_length, rope_base, rms_eps, attn_scale,
+// attn_cap, embed_scale, logit_scale, pad_id, bos_id, eos_id).
+Model load_checkpoint_model(const std::string& dir, const LoadOptions& options = {});
+bool is_checkpoint_folder(const std::string& dir);  // holds tensor00000_000
+// The config file load_checkpoint_model reads for dir; "" if there is none.
+std::string checkpoint_config_path(const std::string& dir);
+
+void set_int8_rounding(GrokWeights& w, bool round_to_bf16);
 
 // A Hugging Face config.json's text (`path` names it in errors).
 GrokConfig parse_hf_config(std::string_view text, const std::string& path);

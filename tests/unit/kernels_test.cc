@@ -1,8 +1,13 @@
 // Every kernel against an obviously right version on random inputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/quant.h"
@@ -237,6 +242,180 @@ TEST(DotKernels, ActivationBlocksAreWithinHalfAStepOfTheInput) {
   for (int b = 0; b < 8; ++b)
     for (int i = 0; i < 32; ++i)
       ASSERT_LE(std::abs(q[size_t(b)].d * q[size_t(b)].q[i] - x[size_t(b * 32 + i)]), q[size_t(b)].d * 0.5f + 1e-7f);
+}
+
+// DType::I8: the released checkpoint's int8 weights, stored input-major
+// [cols][rows] with bf16 scales [blocks][rows], both at odd byte offsets (as
+// in a mapped file).
+struct I8Matrix {
+  std::vector<std::byte> q, scales;
+  WeightMatrix w;
+
+  int8_t quant(int64_t r, int64_t i) const { return int8_t(q[size_t(1 + i * w.rows + r)]); }
+  float scale(int64_t r, int64_t i) const {
+    uint16_t h;
+    std::memcpy(&h, &scales[size_t(1 + 2 * (i / w.scale_block_cols() * w.rows + r))], 2);
+    return bf16_to_f32(h);
+  }
+  // W[r][i] by the definition: q·s (exact in fp32: 8-bit times 8-bit
+  // significands), or the reference's bf16(q·s).
+  float weight(int64_t r, int64_t i) const {
+    const float v = float(quant(r, i)) * scale(r, i);
+    return w.round_to_bf16 ? bf16_to_f32(f32_to_bf16(v)) : v;
+  }
+};
+
+I8Matrix random_i8(int64_t rows, int64_t cols, int64_t blocks, bool round_to_bf16, std::mt19937& rng) {
+  I8Matrix m;
+  m.q.resize(size_t(rows * cols + 1));
+  for (auto& b : m.q) b = std::byte(rng());
+  // Scales of both signs over several binades, with full bf16 mantissas.
+  std::uniform_real_distribution<float> mant(1.0f, 2.0f);
+  std::uniform_int_distribution<int> exp(-12, 2), sign(0, 1);
+  m.scales.resize(size_t(2 * blocks * rows + 1));
+  for (int64_t j = 0; j < blocks * rows; ++j) {
+    const uint16_t h = f32_to_bf16((sign(rng) ? -1.0f : 1.0f) * std::ldexp(mant(rng), exp(rng)));
+    std::memcpy(&m.scales[size_t(1 + 2 * j)], &h, 2);
+  }
+  m.w = WeightMatrix{DType::I8, rows, cols, m.q.data() + 1, uint64_t(rows)};
+  m.w.scales = reinterpret_cast<const uint16_t*>(m.scales.data() + 1);
+  m.w.scale_blocks = blocks;
+  m.w.round_to_bf16 = round_to_bf16;
+  return m;
+}
+
+// Relative tolerance of the fp32 kernels against double sums, per output, as
+// a fraction of Σ|x·w| (the scale of the rounding errors of any order of summation).
+constexpr double kI8Tolerance = 1e-5;
+
+// Checks y[t·rows + r] for r in [r0, r1) against Σ_{i in [i0, i1)} x·W[r][i] in double.
+void expect_i8_near(const I8Matrix& m, const std::vector<float>& x, int64_t tokens, const std::vector<float>& y,
+                    int64_t i0, int64_t i1, int64_t r0, int64_t r1, const std::string& what) {
+  const int64_t rows = m.w.rows, cols = m.w.cols;
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t r = r0; r < r1; ++r) {
+      double ref = 0, mag = 0;
+      for (int64_t i = i0; i < i1; ++i) {
+        const double p = double(x[size_t(t * cols + i)]) * m.weight(r, i);
+        ref += p;
+        mag += std::abs(p);
+      }
+      ASSERT_NEAR(y[size_t(t * rows + r)], ref, kI8Tolerance * mag + 1e-30)
+          << what << " " << rows << "x" << cols << "/" << m.w.scale_blocks << (m.w.round_to_bf16 ? " bf16" : "")
+          << " token " << t << " of " << tokens << ", output " << r << ", inputs [" << i0 << ", " << i1 << ")";
+    }
+}
+
+// {rows (outputs), cols (inputs), scale blocks}: one block and several, odd
+// block sizes, outputs not a multiple of 16 or 64, prompts long enough to
+// pack in several chunks, decode split in row parts on and off block bounds.
+const std::vector<std::tuple<int64_t, int64_t, int64_t>> kI8Shapes = {
+    {1, 32, 1},     {15, 7, 1},      {37, 64, 4},    {130, 96, 3},   {300, 35, 5},
+    {333, 1024, 8}, {192, 1024, 8}, {70, 2500, 1}, {100, 1536, 3}, {128, 48, 2}};
+
+TEST_P(DotKernelsTest, I8ColumnsMatchTheDoubleReferenceOnEveryRange) {
+  const DotKernels& k = dot_kernels(GetParam());
+  std::mt19937 rng(21);
+  for (auto [rows, cols, blocks] : kI8Shapes)
+    for (bool round : {false, true})
+      for (int64_t tokens : {1, 3, 4, 5, 9}) {
+        const I8Matrix m = random_i8(rows, cols, blocks, round, rng);
+        const auto x = random_vec(size_t(tokens * cols), rng);
+        std::vector<float> y(size_t(tokens * rows), NAN);
+        // Output ranges with ragged ends; all inputs.
+        const int64_t a = std::min<int64_t>(rows, 5), b = std::max(a, rows - 3);
+        for (auto [r0, r1] : {std::pair{int64_t(0), a}, {a, b}, {b, rows}})
+          k.i8_columns(m.w, x.data(), tokens, 0, cols, r0, r1, y.data());
+        expect_i8_near(m, x, tokens, y, 0, cols, 0, rows, std::string(isa_name(GetParam())));
+        // Input ranges: inside one block, across blocks, empty.
+        const int64_t i0 = cols / 3, i1 = cols - cols / 5;
+        std::fill(y.begin(), y.end(), NAN);
+        k.i8_columns(m.w, x.data(), tokens, i0, i1, 0, rows, y.data());
+        expect_i8_near(m, x, tokens, y, i0, i1, 0, rows, std::string(isa_name(GetParam())) + " input range");
+        k.i8_columns(m.w, x.data(), tokens, i0, i0, 0, rows, y.data());
+        for (float v : y) ASSERT_EQ(v, 0.0f);
+      }
+}
+
+TEST(MatmulI8, MatchesDoubleReferenceWhateverTheThreadCount) {
+  std::mt19937 rng(22);
+  ThreadPool pool1(1), pool3(3);
+  for (auto [rows, cols, blocks] : kI8Shapes)
+    for (bool round : {false, true})
+      for (int64_t tokens : {1, 3, 4, 5, 9}) {
+        const I8Matrix m = random_i8(rows, cols, blocks, round, rng);
+        const auto x = random_vec(size_t(tokens * cols), rng);
+        std::vector<float> y(size_t(tokens * rows)), y1(y.size()), y_ref(y.size());
+        matmul(m.w, x.data(), tokens, y.data(), pool3);
+        expect_i8_near(m, x, tokens, y, 0, cols, 0, rows, "matmul");
+        matmul_reference(m.w, x.data(), tokens, y_ref.data());
+        expect_i8_near(m, x, tokens, y_ref, 0, cols, 0, rows, "matmul_reference");
+        matmul(m.w, x.data(), tokens, y1.data(), pool1);
+        ASSERT_EQ(y1, y) << rows << "x" << cols << " tokens " << tokens;  // same sums in the same order
+      }
+}
+
+TEST(MatmulI8, RoundToBf16UsesTheRoundedWeights) {
+  // q = 127, s = 1 + 2^-7: q·s = 127.9921875 needs 15 bits; bf16 keeps 8 and rounds it to 128.
+  std::vector<std::byte> q = {std::byte(127)};
+  const uint16_t s = f32_to_bf16(1.0f + std::ldexp(1.0f, -7));
+  WeightMatrix w{DType::I8, 1, 1, q.data(), 1};
+  w.scales = &s;
+  ThreadPool pool(2);
+  const float x = 1.0f;
+  float y = 0, y_ref = 0;
+  matmul(w, &x, 1, &y, pool);
+  matmul_reference(w, &x, 1, &y_ref);
+  EXPECT_EQ(y, 127.9921875f);
+  EXPECT_EQ(y_ref, 127.9921875f);
+  w.round_to_bf16 = true;
+  matmul(w, &x, 1, &y, pool);
+  matmul_reference(w, &x, 1, &y_ref);
+  EXPECT_EQ(y, 128.0f);
+  EXPECT_EQ(y_ref, 128.0f);
+
+  // On a random matrix the two modes give clearly different outputs.
+  std::mt19937 rng(23);
+  I8Matrix m = random_i8(64, 256, 2, false, rng);
+  const auto xs = random_vec(256, rng);
+  std::vector<float> exact(64), rounded(64);
+  matmul(m.w, xs.data(), 1, exact.data(), pool);
+  m.w.round_to_bf16 = true;
+  matmul(m.w, xs.data(), 1, rounded.data(), pool);
+  int differ = 0;
+  for (int64_t r = 0; r < 64; ++r) {
+    double mag = 0;
+    for (int64_t i = 0; i < 256; ++i) mag += std::abs(double(xs[size_t(i)]) * m.weight(r, i));
+    differ += std::abs(exact[size_t(r)] - rounded[size_t(r)]) > 10 * kI8Tolerance * mag;
+  }
+  EXPECT_GT(differ, 32);
+}
+
+TEST(Dequantize, I8RowsEqualTheDefinitionExactly) {
+  std::mt19937 rng(24);
+  for (bool round : {false, true})
+    for (auto [rows, cols, blocks] : {std::tuple{int64_t(150), int64_t(200), int64_t(5)}, {70, 129, 3}, {64, 64, 1}}) {
+      const I8Matrix m = random_i8(rows, cols, blocks, round, rng);
+      const int64_t r0 = rows > 64 ? 3 : 0, r1 = rows > 64 ? rows - 2 : rows;
+      std::vector<float> out(size_t((r1 - r0) * cols));
+      dequantize_rows(m.w, r0, r1, out.data());
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t i = 0; i < cols; ++i)
+          ASSERT_EQ(out[size_t((r - r0) * cols + i)], m.weight(r, i)) << r << "," << i << (round ? " bf16" : "");
+      const auto all = to_f32(m.w);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t i = 0; i < cols; ++i) ASSERT_EQ(all[size_t(r * cols + i)], m.weight(r, i)) << r << "," << i;
+    }
+  // Row-major dtypes: dequantize_row per row.
+  const auto v = random_vec(3 * 64, rng);
+  const auto bytes = encode(DType::Q8_0, v, 3, 64);
+  const WeightMatrix w{DType::Q8_0, 3, 64, bytes.data(), dtype_bytes(DType::Q8_0, 64)};
+  std::vector<float> rows(128), row(64);
+  dequantize_rows(w, 1, 3, rows.data());
+  for (int64_t r = 1; r < 3; ++r) {
+    dequantize_row(DType::Q8_0, w.row(r), row.data(), 64);
+    for (size_t i = 0; i < 64; ++i) ASSERT_EQ(rows[size_t(r - 1) * 64 + i], row[i]);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Isas, DotKernelsTest, ::testing::ValuesIn(supported_isas()),

@@ -9,6 +9,7 @@
 #include "core/dtype.h"
 #include "core/quant.h"
 #include "kernels/cpu/isa.h"
+#include "kernels/weight_matrix.h"
 
 namespace grok {
 
@@ -46,6 +47,13 @@ struct DotKernels {
                           int64_t nb, float* y, int64_t y_stride);
   TileFn q8_0_tile;
   TileFn q4_0_tile;
+  // DType::I8 (kernels/cpu/i8_columns.h): for outputs r in [r_begin, r_end)
+  // and tokens t < n_tokens, y[t·w.rows + r] = Σ x[t·w.cols + i]·W[r][i] over
+  // the inputs i in [i_begin, i_end) (overwritten; 0 for an empty range), each
+  // scale block's part of the range scaled as a whole. x is fp32, used as it
+  // is (not quantised).
+  void (*i8_columns)(const WeightMatrix& w, const float* x, int64_t n_tokens, int64_t i_begin, int64_t i_end,
+                     int64_t r_begin, int64_t r_end, float* y);
 };
 
 constexpr int kTileRows = 4;

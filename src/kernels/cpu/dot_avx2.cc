@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include "kernels/cpu/dot.h"
+#include "kernels/cpu/i8_columns.h"
 
 namespace grok {
 namespace {
@@ -95,9 +96,30 @@ float q4_0_dot(const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb) {
   });
 }
 
+// 16 ymm registers: 8 accumulators per tile.
+struct I8Avx2 {
+  static constexpr int kWidth = 8, kDecodeVecs = 8, kAccVecs = 8, kPromptVecs = 2;
+  using F = I8Vec<8>::F;
+  static F splat(float s) { return _mm256_set1_ps(s); }
+  static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F load_i8(const std::byte* p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+  static F load_bf16(const std::byte* p) {
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  }
+  static void store_bf16(std::byte* p, F v) {
+    const __m256i h = _mm256_srli_epi32(_mm256_castps_si256(v), 16);  // ≤ 0xffff: packus is exact
+    const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), packed);
+  }
+};
+
 }  // namespace
 
 const DotKernels kDotAvx2 = {Isa::Avx2, f32_dot, f16_dot, bf16_dot, q8_0_dot, q4_0_dot, quantize_act_scalar,
-                                tile_by_dots<BlockQ8_0, q8_0_dot>, tile_by_dots<BlockQ4_0, q4_0_dot>};
+                                tile_by_dots<BlockQ8_0, q8_0_dot>, tile_by_dots<BlockQ4_0, q4_0_dot>,
+                                I8Columns<I8Avx2>::columns};
 
 }  // namespace grok

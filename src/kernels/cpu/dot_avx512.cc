@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "kernels/cpu/dot.h"
+#include "kernels/cpu/i8_columns.h"
 
 namespace grok {
 namespace {
@@ -130,6 +131,26 @@ void tile(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ16Act* x
   }
 }
 
+// 32 zmm registers: decode keeps 256 outputs in 16 accumulators, prompts 64
+// outputs × 4 tokens.
+struct I8Avx512 {
+  static constexpr int kWidth = 16, kDecodeVecs = 16, kAccVecs = 16, kPromptVecs = 4;
+  using F = I8Vec<16>::F;
+  static F splat(float s) { return _mm512_set1_ps(s); }
+  static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F load_i8(const std::byte* p) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  static F load_bf16(const std::byte* p) {
+    const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+  }
+  static void store_bf16(std::byte* p, F v) {
+    const __m256i h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(v), 16));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), h);
+  }
+};
+
 }  // namespace
 
 // Single-row quantised dots are the AVX2 kernels: for one row at a time they
@@ -144,6 +165,7 @@ const DotKernels kDotAvx512 = {
     [](const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb) { return kDotAvx2.q4_0(w, x, nb); },
     quantize_act_scalar,
     tile<WidenQ8_0>,
-    tile<WidenQ4_0>};
+    tile<WidenQ4_0>,
+    I8Columns<I8Avx512>::columns};
 
 }  // namespace grok

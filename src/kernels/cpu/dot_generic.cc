@@ -5,6 +5,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "kernels/cpu/dot.h"
+#include "kernels/cpu/i8_columns.h"
 #include "kernels/ops.h"
 
 namespace grok {
@@ -48,6 +49,30 @@ float q4_0_dot(const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb) {
   return s;
 }
 
+// Four-lane vectors (SSE2, NEON) without FMA.
+struct I8Generic {
+  static constexpr int kWidth = 4, kDecodeVecs = 8, kAccVecs = 8, kPromptVecs = 2;
+  using F = I8Vec<4>::F;
+  static F splat(float s) { return F{s, s, s, s}; }
+  static F fma(F a, F b, F c) { return a * b + c; }
+  static F load_i8(const std::byte* p) {
+    int8_t q[4];
+    std::memcpy(q, p, 4);
+    return F{float(q[0]), float(q[1]), float(q[2]), float(q[3])};
+  }
+  static F load_bf16(const std::byte* p) {
+    uint16_t h[4];
+    std::memcpy(h, p, 8);
+    return F{bf16_to_f32(h[0]), bf16_to_f32(h[1]), bf16_to_f32(h[2]), bf16_to_f32(h[3])};
+  }
+  static void store_bf16(std::byte* p, F v) {
+    uint32_t u[4];
+    std::memcpy(u, &v, 16);
+    const uint16_t h[4] = {uint16_t(u[0] >> 16), uint16_t(u[1] >> 16), uint16_t(u[2] >> 16), uint16_t(u[3] >> 16)};
+    std::memcpy(p, h, 8);
+  }
+};
+
 }  // namespace
 
 void quantize_act_scalar(const float* x, BlockQ16Act* out, int64_t nb) {
@@ -67,7 +92,8 @@ void quantize_act_scalar(const float* x, BlockQ16Act* out, int64_t nb) {
 }
 
 const DotKernels kDotGeneric = {Isa::Generic, f32_dot, f16_dot, bf16_dot, q8_0_dot, q4_0_dot, quantize_act_scalar,
-                                tile_by_dots<BlockQ8_0, q8_0_dot>, tile_by_dots<BlockQ4_0, q4_0_dot>};
+                                tile_by_dots<BlockQ8_0, q8_0_dot>, tile_by_dots<BlockQ4_0, q4_0_dot>,
+                                I8Columns<I8Generic>::columns};
 
 const DotKernels& dot_kernels(Isa isa) {
   if (!cpu_supports(isa)) fail("this CPU cannot run the ", isa_name(isa), " kernels");
