@@ -1061,18 +1061,7 @@ def main(argv=None):
         if not c.self_check:
             ap.error("give --out and/or --self-check")
         return 0 if self_check() else 1
-    if c.kv_heads is None:
-        c.kv_heads = c.heads
-    if c.heads % c.kv_heads:
-        ap.error("--heads must be a multiple of --kv-heads")
-    if c.head_dim is None:
-        if c.dim % c.heads:
-            ap.error("--dim not divisible by --heads: give --head-dim")
-        c.head_dim = c.dim // c.heads
-    if c.head_dim % 2:
-        ap.error("--head-dim must be even (RoPE)")
-    if not 1 <= c.top_k <= c.experts:
-        ap.error("need 1 <= --top-k <= --experts")
+    MRG.check_shape_args(ap, c)
     if c.vocab < 4:
         ap.error("--vocab must be >= 4")
     q_dim = c.heads * c.head_dim

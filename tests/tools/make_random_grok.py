@@ -451,6 +451,22 @@ def write_hf(outdir, a, n_vocab, items, hf_dtype, shards, tokenizer_model):
 # main
 # ----------------------------------------------------------------------------
 
+def check_shape_args(ap, a):
+    """Fills in --kv-heads / --head-dim defaults and rejects impossible shapes (shared with make_grok_checkpoint.py)."""
+    if a.kv_heads is None:
+        a.kv_heads = a.heads
+    if a.heads % a.kv_heads:
+        ap.error("--heads must be a multiple of --kv-heads")
+    if a.head_dim is None:
+        if a.dim % a.heads:
+            ap.error("--dim not divisible by --heads: give --head-dim")
+        a.head_dim = a.dim // a.heads
+    if a.head_dim % 2:
+        ap.error("--head-dim must be even (RoPE)")
+    if not 1 <= a.top_k <= a.experts:
+        ap.error("need 1 <= --top-k <= --experts")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--layers", type=int, default=2)
@@ -489,18 +505,7 @@ def main(argv=None):
     t0 = time.time()
     if not a.gguf and not a.hf:
         ap.error("give --gguf and/or --hf")
-    if a.kv_heads is None:
-        a.kv_heads = a.heads
-    if a.heads % a.kv_heads:
-        ap.error("--heads must be a multiple of --kv-heads")
-    if a.head_dim is None:
-        if a.dim % a.heads:
-            ap.error("--dim not divisible by --heads: give --head-dim")
-        a.head_dim = a.dim // a.heads
-    if a.head_dim % 2:
-        ap.error("--head-dim must be even (RoPE)")
-    if not 1 <= a.top_k <= a.experts:
-        ap.error("need 1 <= --top-k <= --experts")
+    check_shape_args(ap, a)
     if a.attn_scale is None:
         a.attn_scale = 1.0 / math.sqrt(a.head_dim)
     if not a.f64_config:
