@@ -35,7 +35,8 @@ void matmul_rows(const WeightMatrix& w, int64_t n_tokens, float* y, ThreadPool& 
 
 // Block-quantised weights: activations to 16-bit blocks once per call, then
 // the ISA's tile kernel over groups of rows × tokens (a task's weight rows
-// stay in cache while the activations stream past them).
+// stay in cache while the activations stream past them). nb counts blocks of
+// 32 for the K-quants too (a super-block spans 8 activation blocks).
 void matmul_blocks(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
                    const DotKernels& k, DotKernels::TileFn tile) {
   const int64_t n = w.cols, nb = n / 32;
@@ -58,7 +59,7 @@ void matmul_blocks(const WeightMatrix& w, const float* x, int64_t n_tokens, floa
   });
 }
 
-// Formats without a fast path yet (K-quants, Q5): each row decoded to fp32
+// Formats without a fast path yet (Q5_0, Q5_1, Q5_K): each row decoded to fp32
 // once, then multiplied with every token.
 void matmul_decoded_rows(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
                          const DotKernels& k) {
@@ -156,6 +157,11 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
       return matmul_blocks(w, x, n_tokens, y, pool, k, k.q8_0_tile);
     case DType::Q4_0:
       return matmul_blocks(w, x, n_tokens, y, pool, k, k.q4_0_tile);
+    case DType::Q4_K:
+    case DType::Q6_K:
+      // A width of partial super-blocks goes to the decoder, which rejects it.
+      if (n % 256 != 0) return matmul_decoded_rows(w, x, n_tokens, y, pool, k);
+      return matmul_blocks(w, x, n_tokens, y, pool, k, w.dtype == DType::Q4_K ? k.q4_k_tile : k.q6_k_tile);
     case DType::I8:
       return matmul_i8(w, x, n_tokens, y, pool, k);
     default:

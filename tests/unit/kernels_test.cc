@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <random>
 #include <string>
@@ -232,6 +233,154 @@ TEST_P(DotKernelsTest, TilesMatchTheScalarKernelsOnEveryEdge) {
       }
     for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], y_ref[i], 1e-4) << dtype_name(t) << " at " << i;
   }
+}
+
+// K-quant rows (Q4_K, Q6_K) stored one byte past an aligned address, as in a
+// mapped file: quantised from random floats (realistic blocks), or random
+// bytes with f16 scales of either sign and a sane size (every level and
+// sub-block scale pattern).
+std::vector<std::byte> k_quant_rows(DType t, int64_t rows, int64_t cols, bool random_bytes, std::mt19937& rng) {
+  const uint64_t bytes = dtype_bytes(t, rows * cols), block = uint64_t(dtype_block_bytes(t));
+  std::vector<std::byte> out(1 + bytes);
+  if (!random_bytes) {
+    const auto q = encode(t, random_vec(size_t(rows * cols), rng, 0.1f), rows, cols);
+    std::copy(q.begin(), q.end(), out.begin() + 1);
+    return out;
+  }
+  for (auto& b : out) b = std::byte(rng());
+  std::uniform_real_distribution<float> size(1e-4f, 2e-3f);
+  std::uniform_int_distribution<int> sign(0, 1);
+  auto put_f16 = [&](std::byte* p) {
+    const uint16_t h = f32_to_f16((sign(rng) ? -1.0f : 1.0f) * size(rng));
+    std::memcpy(p, &h, 2);
+  };
+  for (uint64_t k = 0; k < bytes / block; ++k) {
+    std::byte* blk = out.data() + 1 + k * block;
+    if (t == DType::Q4_K) {
+      put_f16(blk + offsetof(BlockQ4_K, d));
+      put_f16(blk + offsetof(BlockQ4_K, dmin));
+    } else {
+      put_f16(blk + offsetof(BlockQ6_K, d));
+    }
+  }
+  return out;
+}
+
+// |d·sc·q| + |dmin·m| per weight (|value| for Q6_K): the size of the terms
+// each output sums, which bounds both its fp32 rounding and the activation
+// rounding's effect. Q4_K's is its own decoding with d := |d|, dmin := -|dmin|.
+std::vector<float> k_quant_magnitudes(DType t, const std::byte* w, int64_t rows, int64_t cols) {
+  const uint64_t bytes = dtype_bytes(t, rows * cols), block = uint64_t(dtype_block_bytes(t));
+  std::vector<std::byte> abs_scales(w, w + bytes);
+  if (t == DType::Q4_K)
+    for (uint64_t k = 0; k < bytes / block; ++k) {
+      std::byte* blk = abs_scales.data() + k * block;
+      blk[offsetof(BlockQ4_K, d) + 1] &= std::byte(0x7f);
+      blk[offsetof(BlockQ4_K, dmin) + 1] |= std::byte(0x80);
+    }
+  std::vector<float> mag(size_t(rows * cols));
+  dequantize_row(t, abs_scales.data(), mag.data(), rows * cols);
+  for (float& m : mag) m = std::abs(m);
+  return mag;
+}
+
+// Tolerance of a K-quant output against the double reference: the 16-bit
+// activation rounding moves each x by at most half its block's step δ, plus
+// 2e-6 of Σ|term| for the fp32 scaling and summation:
+//   |y - y_ref| <= Σ_i mag_i·(δ_i/2 + 2e-6·|x_i|).
+constexpr double kKQuantFp32Tolerance = 2e-6;
+
+double k_quant_tolerance(const float* mag, const float* x, const BlockQ16Act* xq, int64_t cols) {
+  double tol = 0;
+  for (int64_t i = 0; i < cols; ++i)
+    tol += double(mag[i]) * (0.5 * double(xq[i / 32].d) + kKQuantFp32Tolerance * std::abs(double(x[i])));
+  return tol;
+}
+
+TEST_P(DotKernelsTest, KQuantDotsMatchTheScalarKernels) {
+  const DotKernels& fast = dot_kernels(GetParam());
+  const DotKernels& ref = dot_kernels(Isa::Generic);
+  std::mt19937 rng(14);
+  for (DType t : {DType::Q4_K, DType::Q6_K})
+    for (bool random_bytes : {false, true})
+      for (int64_t n : {256, 512, 2048, 6144}) {
+        const auto w = k_quant_rows(t, 1, n, random_bytes, rng);
+        const auto mag = k_quant_magnitudes(t, w.data() + 1, 1, n);
+        const auto x = random_vec(size_t(n), rng);
+        const int64_t nb = n / 32;
+        std::vector<BlockQ16Act> xq(static_cast<size_t>(nb));
+        ref.quantize_act(x.data(), xq.data(), nb);
+        // The integer sums are exact: only the fp32 scaling and summation differ.
+        double tol = 0;
+        for (int64_t i = 0; i < n; ++i)
+          tol += kKQuantFp32Tolerance * mag[size_t(i)] * std::abs(xq[size_t(i / 32)].d * xq[size_t(i / 32)].q[i % 32]);
+        auto dot = t == DType::Q4_K ? fast.q4_k : fast.q6_k;
+        auto dot_ref = t == DType::Q4_K ? ref.q4_k : ref.q6_k;
+        EXPECT_NEAR(dot(w.data() + 1, xq.data(), nb), dot_ref(w.data() + 1, xq.data(), nb), tol)
+            << dtype_name(t) << (random_bytes ? " random bytes" : "") << " n " << n;
+      }
+}
+
+// Every ISA's K-quant tiles, run as matmul runs them, against the double
+// reference; matmul itself (the active ISA, several threads) below.
+TEST_P(DotKernelsTest, KQuantTilesMatchTheDoubleReference) {
+  const DotKernels& k = dot_kernels(GetParam());
+  std::mt19937 rng(15);
+  for (DType t : {DType::Q4_K, DType::Q6_K})
+    for (bool random_bytes : {false, true})
+      for (auto [rows, cols] : {std::pair{int64_t(1), int64_t(256)}, {6, 768}, {37, 2048}})
+        for (int64_t tokens : {1, 3, 5}) {
+          const auto bytes = k_quant_rows(t, rows, cols, random_bytes, rng);
+          const WeightMatrix w{t, rows, cols, bytes.data() + 1, dtype_bytes(t, cols)};
+          const auto mag = k_quant_magnitudes(t, w.data, rows, cols);
+          const auto x = random_vec(size_t(tokens * cols), rng);
+          const int64_t nb = cols / 32;
+          std::vector<BlockQ16Act> xq(size_t(tokens * nb));
+          k.quantize_act(x.data(), xq.data(), tokens * nb);
+          std::vector<float> y(size_t(tokens * rows), NAN), y_ref(y.size());
+          auto tile = t == DType::Q4_K ? k.q4_k_tile : k.q6_k_tile;
+          for (int64_t r = 0; r < rows; r += kTileRows)
+            for (int64_t tk = 0; tk < tokens; tk += kTileTokens)
+              tile(w.row(r), w.row_bytes, int(std::min<int64_t>(kTileRows, rows - r)), xq.data() + tk * nb,
+                   int(std::min<int64_t>(kTileTokens, tokens - tk)), nb, &y[size_t(tk * rows + r)], rows);
+          matmul_reference(w, x.data(), tokens, y_ref.data());
+          for (int64_t tk = 0; tk < tokens; ++tk)
+            for (int64_t r = 0; r < rows; ++r) {
+              const double tol =
+                  k_quant_tolerance(&mag[size_t(r * cols)], &x[size_t(tk * cols)], &xq[size_t(tk * nb)], cols);
+              ASSERT_NEAR(y[size_t(tk * rows + r)], y_ref[size_t(tk * rows + r)], tol)
+                  << dtype_name(t) << (random_bytes ? " random bytes " : " ") << rows << "x" << cols << " token " << tk
+                  << " of " << tokens << ", row " << r;
+            }
+        }
+}
+
+TEST(MatmulKQuant, MatchesDoubleReference) {
+  std::mt19937 rng(16);
+  ThreadPool pool(3);
+  for (DType t : {DType::Q4_K, DType::Q6_K})
+    for (bool random_bytes : {false, true})
+      for (auto [rows, cols] : {std::pair{int64_t(1), int64_t(256)}, {37, 512}, {130, 1024}, {20, 6144}})
+        for (int64_t tokens : {1, 3, 5}) {
+          const auto bytes = k_quant_rows(t, rows, cols, random_bytes, rng);
+          const WeightMatrix w{t, rows, cols, bytes.data() + 1, dtype_bytes(t, cols)};
+          const auto mag = k_quant_magnitudes(t, w.data, rows, cols);
+          const auto x = random_vec(size_t(tokens * cols), rng);
+          const int64_t nb = cols / 32;
+          std::vector<BlockQ16Act> xq(size_t(tokens * nb));
+          quantize_act_scalar(x.data(), xq.data(), tokens * nb);  // the blocks matmul uses, for the tolerance
+          std::vector<float> y(size_t(tokens * rows)), y_ref(y.size());
+          matmul(w, x.data(), tokens, y.data(), pool);
+          matmul_reference(w, x.data(), tokens, y_ref.data());
+          for (int64_t tk = 0; tk < tokens; ++tk)
+            for (int64_t r = 0; r < rows; ++r) {
+              const double tol =
+                  k_quant_tolerance(&mag[size_t(r * cols)], &x[size_t(tk * cols)], &xq[size_t(tk * nb)], cols);
+              ASSERT_NEAR(y[size_t(tk * rows + r)], y_ref[size_t(tk * rows + r)], tol)
+                  << dtype_name(t) << (random_bytes ? " random bytes " : " ") << rows << "x" << cols << " token " << tk
+                  << " of " << tokens << ", row " << r;
+            }
+        }
 }
 
 TEST(DotKernels, ActivationBlocksAreWithinHalfAStepOfTheInput) {

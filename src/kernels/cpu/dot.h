@@ -36,6 +36,10 @@ struct DotKernels {
   // nb blocks of 32.
   float (*q8_0)(const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb);
   float (*q4_0)(const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb);
+  // K-quant rows (BlockQ4_K / BlockQ6_K at w, any alignment) against nb32
+  // activation blocks of 32, nb32 a multiple of 8 (a super-block is 256).
+  float (*q4_k)(const std::byte* w, const BlockQ16Act* x, int64_t nb32);
+  float (*q6_k)(const std::byte* w, const BlockQ16Act* x, int64_t nb32);
   // x[0..32·nb) -> nb activation blocks.
   void (*quantize_act)(const float* x, BlockQ16Act* out, int64_t nb);
   // A tile of up to kTileRows weight rows × kTileTokens tokens:
@@ -47,6 +51,8 @@ struct DotKernels {
                           int64_t nb, float* y, int64_t y_stride);
   TileFn q8_0_tile;
   TileFn q4_0_tile;
+  TileFn q4_k_tile;  // nb counts blocks of 32 here too
+  TileFn q6_k_tile;
   // DType::I8 (kernels/cpu/i8_columns.h): for outputs r in [r_begin, r_end)
   // and tokens t < n_tokens, y[t·w.rows + r] = Σ x[t·w.cols + i]·W[r][i] over
   // the inputs i in [i_begin, i_end) (overwritten; 0 for an empty range), each
@@ -66,6 +72,17 @@ void tile_by_dots(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ
   for (int r = 0; r < rows; ++r)
     for (int t = 0; t < tokens; ++t)
       y[t * y_stride + r] = Dot(reinterpret_cast<const Block*>(w + r * row_bytes), x + t * nb, nb);
+}
+
+// Sub-block j's 6-bit scale and min from BlockQ4_K::scales (ggml's get_scale_min_k4).
+inline void q4_k_scale_min(const uint8_t* s, int j, int& sc, int& m) {
+  if (j < 4) {
+    sc = s[j] & 63;
+    m = s[j + 4] & 63;
+  } else {
+    sc = (s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4);
+    m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
 }
 
 // The scalar activation quantiser; every path uses it so all paths see the

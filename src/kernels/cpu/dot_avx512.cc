@@ -131,6 +131,11 @@ void tile(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ16Act* x
   }
 }
 
+// K-quant rows: the AVX2 kernels (see kDotAvx512 below); prompts use them one
+// (row, token) at a time.
+float q4_k_row(const std::byte* w, const BlockQ16Act* x, int64_t nb32) { return kDotAvx2.q4_k(w, x, nb32); }
+float q6_k_row(const std::byte* w, const BlockQ16Act* x, int64_t nb32) { return kDotAvx2.q6_k(w, x, nb32); }
+
 // 32 zmm registers: decode keeps 256 outputs in 16 accumulators, prompts 64
 // outputs × 4 tokens.
 struct I8Avx512 {
@@ -163,9 +168,13 @@ const DotKernels kDotAvx512 = {
     bf16_dot,
     [](const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb) { return kDotAvx2.q8_0(w, x, nb); },
     [](const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb) { return kDotAvx2.q4_0(w, x, nb); },
+    q4_k_row,
+    q6_k_row,
     quantize_act_scalar,
     tile<WidenQ8_0>,
     tile<WidenQ4_0>,
+    tile_by_dots<std::byte, q4_k_row>,
+    tile_by_dots<std::byte, q6_k_row>,
     I8Columns<I8Avx512>::columns};
 
 }  // namespace grok

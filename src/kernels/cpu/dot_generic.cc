@@ -49,6 +49,54 @@ float q4_0_dot(const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb) {
   return s;
 }
 
+// Per sub-block of 32: value = d·sc·q − dmin·m, so Σvalue·x = x.d·(d·sc·Σq·xq − dmin·m·Σxq),
+// the min folded in with the activation block's sum.
+float q4_k_dot(const std::byte* w, const BlockQ16Act* x, int64_t nb32) {
+  float s = 0;
+  for (int64_t b = 0; b < nb32 / 8; ++b) {
+    BlockQ4_K blk;
+    std::memcpy(&blk, w + b * sizeof blk, sizeof blk);
+    const float d = f16_to_f32(blk.d), dmin = f16_to_f32(blk.dmin);
+    for (int j = 0; j < 8; ++j) {
+      const BlockQ16Act& xb = x[8 * b + j];
+      int sc, m;
+      q4_k_scale_min(blk.scales, j, sc, m);
+      const uint8_t* q = blk.qs + 32 * (j / 2);
+      const int shift = j % 2 ? 4 : 0;
+      int32_t acc = 0;
+      for (int i = 0; i < 32; ++i) acc += int32_t((q[i] >> shift) & 0xf) * xb.q[i];
+      s += xb.d * (d * float(sc) * float(acc) - dmin * float(m) * float(xb.sum));
+    }
+  }
+  return s;
+}
+
+// Each activation block of 32 covers two Q6_K sub-blocks of 16 (scales[2j], scales[2j + 1]).
+float q6_k_dot(const std::byte* w, const BlockQ16Act* x, int64_t nb32) {
+  float s = 0;
+  for (int64_t b = 0; b < nb32 / 8; ++b) {
+    BlockQ6_K blk;
+    std::memcpy(&blk, w + b * sizeof blk, sizeof blk);
+    const float d = f16_to_f32(blk.d);
+    for (int j = 0; j < 8; ++j) {
+      const BlockQ16Act& xb = x[8 * b + j];
+      int64_t acc = 0;  // |scale·Σ| < 2^31 per sub-block, so two need 64 bits
+      for (int half = 0; half < 2; ++half) {
+        int32_t sub = 0;
+        for (int i = 16 * half; i < 16 * half + 16; ++i) {
+          const int e = 32 * j + i, h = e / 128, g = (e % 128) / 32, l = e % 32;
+          const int lo = (blk.ql[64 * h + l + 32 * (g & 1)] >> (g >= 2 ? 4 : 0)) & 0xf;
+          const int hi = (blk.qh[32 * h + l] >> (2 * g)) & 3;
+          sub += ((lo | (hi << 4)) - 32) * xb.q[i];
+        }
+        acc += int64_t(blk.scales[2 * j + half]) * sub;
+      }
+      s += xb.d * d * float(acc);
+    }
+  }
+  return s;
+}
+
 // Four-lane vectors (SSE2, NEON) without FMA.
 struct I8Generic {
   static constexpr int kWidth = 4, kDecodeVecs = 8, kAccVecs = 8, kPromptVecs = 2;
@@ -91,8 +139,19 @@ void quantize_act_scalar(const float* x, BlockQ16Act* out, int64_t nb) {
   }
 }
 
-const DotKernels kDotGeneric = {Isa::Generic, f32_dot, f16_dot, bf16_dot, q8_0_dot, q4_0_dot, quantize_act_scalar,
-                                tile_by_dots<BlockQ8_0, q8_0_dot>, tile_by_dots<BlockQ4_0, q4_0_dot>,
+const DotKernels kDotGeneric = {Isa::Generic,
+                                f32_dot,
+                                f16_dot,
+                                bf16_dot,
+                                q8_0_dot,
+                                q4_0_dot,
+                                q4_k_dot,
+                                q6_k_dot,
+                                quantize_act_scalar,
+                                tile_by_dots<BlockQ8_0, q8_0_dot>,
+                                tile_by_dots<BlockQ4_0, q4_0_dot>,
+                                tile_by_dots<std::byte, q4_k_dot>,
+                                tile_by_dots<std::byte, q6_k_dot>,
                                 I8Columns<I8Generic>::columns};
 
 const DotKernels& dot_kernels(Isa isa) {
