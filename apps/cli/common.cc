@@ -30,8 +30,11 @@ std::function<void(int64_t, int64_t)> load_progress_printer() {
     const auto now = std::chrono::steady_clock::now();
     if (done < total && now - *last < (tty ? std::chrono::milliseconds(100) : std::chrono::seconds(5))) return;
     *last = now;
-    std::fprintf(stderr, tty ? "\rchecking checkpoint files: %lld/%lld" : "checking checkpoint files: %lld/%lld\n",
-                 (long long)done, (long long)total);
+    constexpr int kWidth = 30;
+    const int filled = total ? int(kWidth * done / total) : kWidth;
+    const std::string bar = std::string(size_t(filled), '#') + std::string(size_t(kWidth - filled), '.');
+    std::fprintf(stderr, tty ? "\r[%s] checking checkpoint files: %lld/%lld" : "[%s] checking checkpoint files: %lld/%lld\n",
+                 bar.c_str(), (long long)done, (long long)total);
     if (tty && done == total) std::fprintf(stderr, "\n");
     std::fflush(stderr);
   };
