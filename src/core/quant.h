@@ -12,6 +12,18 @@
 
 namespace grok {
 
+// Sub-block j's 6-bit scale and min from a Q4_K/Q5_K super-block's 12 scale
+// bytes (ggml's get_scale_min_k4); shared by the dequantiser and the kernels.
+inline void q4_k_scale_min(const uint8_t* s, int j, int& sc, int& m) {
+  if (j < 4) {
+    sc = s[j] & 63;
+    m = s[j + 4] & 63;
+  } else {
+    sc = (s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4);
+    m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
 // 32 values: value[j] = d * (q - 8), q a nibble; qs[j] holds element j in its
 // low nibble and element j + 16 in its high nibble.
 struct BlockQ4_0 {

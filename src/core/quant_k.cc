@@ -112,17 +112,6 @@ uint16_t f16_step(const char* fn, float d, float top, float levels, int64_t bloc
   return h;
 }
 
-// get_scale_min_k4 in ggml: the 6-bit scale and min of sub-block j.
-void unpack_scale_min(const uint8_t* s, int j, int& sc, int& m) {
-  if (j < 4) {
-    sc = s[j] & 63;
-    m = s[j + 4] & 63;
-  } else {
-    sc = (s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4);
-    m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
 void pack_scale_min(uint8_t* s, int j, int sc, int m) {
   if (j < 4) {
     s[j] = uint8_t((s[j] & 0xc0) | sc);
@@ -159,7 +148,7 @@ void fit_k_block(const char* fn, const float* xb, int nmax, int64_t b, uint16_t&
   // Levels again, against the scales as stored.
   for (int j = 0; j < 8; ++j) {
     int sc, m;
-    unpack_scale_min(scales, j, sc, m);
+    q4_k_scale_min(scales, j, sc, m);
     const float step = d * float(sc), offset = dmin * float(m);
     for (int i = 0; i < 32; ++i)
       L[32 * j + i] = uint8_t(step > 0 ? std::clamp(nearest((xb[32 * j + i] + offset) / step), 0, nmax) : 0);
@@ -190,7 +179,7 @@ void dequantize_q4_k(const std::byte* src, float* dst, int64_t n) {
     float* y = dst + b * kSuper;
     for (int j = 0; j < 8; ++j) {
       int sc, m;
-      unpack_scale_min(blk.scales, j, sc, m);
+      q4_k_scale_min(blk.scales, j, sc, m);
       const float step = d * float(sc), offset = dmin * float(m);
       const uint8_t* q = blk.qs + 32 * (j / 2);
       const int shift = j % 2 ? 4 : 0;  // odd sub-blocks are the high nibbles
@@ -226,7 +215,7 @@ void dequantize_q5_k(const std::byte* src, float* dst, int64_t n) {
     float* y = dst + b * kSuper;
     for (int j = 0; j < 8; ++j) {
       int sc, m;
-      unpack_scale_min(blk.scales, j, sc, m);
+      q4_k_scale_min(blk.scales, j, sc, m);
       const float step = d * float(sc), offset = dmin * float(m);
       const uint8_t* q = blk.qs + 32 * (j / 2);
       const int shift = j % 2 ? 4 : 0;

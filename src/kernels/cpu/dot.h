@@ -74,17 +74,6 @@ void tile_by_dots(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ
       y[t * y_stride + r] = Dot(reinterpret_cast<const Block*>(w + r * row_bytes), x + t * nb, nb);
 }
 
-// Sub-block j's 6-bit scale and min from BlockQ4_K::scales (ggml's get_scale_min_k4).
-inline void q4_k_scale_min(const uint8_t* s, int j, int& sc, int& m) {
-  if (j < 4) {
-    sc = s[j] & 63;
-    m = s[j + 4] & 63;
-  } else {
-    sc = (s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4);
-    m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
 // The scalar activation quantiser; every path uses it so all paths see the
 // same activation blocks (its cost is per activation, not per weight).
 void quantize_act_scalar(const float* x, BlockQ16Act* out, int64_t nb);
