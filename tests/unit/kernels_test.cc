@@ -10,6 +10,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/error.h"
 #include "core/dtype.h"
 #include "core/quant.h"
 #include "kernels/cpu/dot.h"
@@ -323,6 +324,19 @@ TEST_P(DotKernelsTest, KQuantDotsMatchTheScalarKernels) {
 
 // Every ISA's K-quant tiles, run as matmul runs them, against the double
 // reference; matmul itself (the active ISA, several threads) below.
+// Every output within k_quant_tolerance of the double reference.
+void expect_k_quant_close(const std::vector<float>& y, const std::vector<float>& y_ref, const std::vector<float>& mag,
+                          const std::vector<float>& x, const std::vector<BlockQ16Act>& xq, int64_t rows, int64_t cols,
+                          int64_t tokens, const std::string& what) {
+  const int64_t nb = cols / 32;
+  for (int64_t tk = 0; tk < tokens; ++tk)
+    for (int64_t r = 0; r < rows; ++r) {
+      const double tol = k_quant_tolerance(&mag[size_t(r * cols)], &x[size_t(tk * cols)], &xq[size_t(tk * nb)], cols);
+      ASSERT_NEAR(y[size_t(tk * rows + r)], y_ref[size_t(tk * rows + r)], tol)
+          << what << " token " << tk << " of " << tokens << ", row " << r;
+    }
+}
+
 TEST_P(DotKernelsTest, KQuantTilesMatchTheDoubleReference) {
   const DotKernels& k = dot_kernels(GetParam());
   std::mt19937 rng(15);
@@ -344,14 +358,8 @@ TEST_P(DotKernelsTest, KQuantTilesMatchTheDoubleReference) {
               tile(w.row(r), w.row_bytes, int(std::min<int64_t>(kTileRows, rows - r)), xq.data() + tk * nb,
                    int(std::min<int64_t>(kTileTokens, tokens - tk)), nb, &y[size_t(tk * rows + r)], rows);
           matmul_reference(w, x.data(), tokens, y_ref.data());
-          for (int64_t tk = 0; tk < tokens; ++tk)
-            for (int64_t r = 0; r < rows; ++r) {
-              const double tol =
-                  k_quant_tolerance(&mag[size_t(r * cols)], &x[size_t(tk * cols)], &xq[size_t(tk * nb)], cols);
-              ASSERT_NEAR(y[size_t(tk * rows + r)], y_ref[size_t(tk * rows + r)], tol)
-                  << dtype_name(t) << (random_bytes ? " random bytes " : " ") << rows << "x" << cols << " token " << tk
-                  << " of " << tokens << ", row " << r;
-            }
+          expect_k_quant_close(y, y_ref, mag, x, xq, rows, cols, tokens,
+                               cat(dtype_name(t), random_bytes ? " random bytes " : " ", rows, "x", cols));
         }
 }
 
@@ -372,14 +380,8 @@ TEST(MatmulKQuant, MatchesDoubleReference) {
           std::vector<float> y(size_t(tokens * rows)), y_ref(y.size());
           matmul(w, x.data(), tokens, y.data(), pool);
           matmul_reference(w, x.data(), tokens, y_ref.data());
-          for (int64_t tk = 0; tk < tokens; ++tk)
-            for (int64_t r = 0; r < rows; ++r) {
-              const double tol =
-                  k_quant_tolerance(&mag[size_t(r * cols)], &x[size_t(tk * cols)], &xq[size_t(tk * nb)], cols);
-              ASSERT_NEAR(y[size_t(tk * rows + r)], y_ref[size_t(tk * rows + r)], tol)
-                  << dtype_name(t) << (random_bytes ? " random bytes " : " ") << rows << "x" << cols << " token " << tk
-                  << " of " << tokens << ", row " << r;
-            }
+          expect_k_quant_close(y, y_ref, mag, x, xq, rows, cols, tokens,
+                               cat(dtype_name(t), random_bytes ? " random bytes " : " ", rows, "x", cols));
         }
 }
 
