@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "engine/engine.h"
 #include "model/quantize_model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -79,14 +80,7 @@ void write_model_gguf(const Model& m, const std::string& in, const std::string& 
                       const std::string& tokenizer, int threads) {
   std::vector<std::pair<std::string, GgufValue>> vocab;
   std::string vocab_from = tokenizer;
-  if (vocab_from.empty() && !m.gguf) {
-    // A Hugging Face folder holds its tokenizer.model; the release puts it beside ckpt-0/.
-    std::error_code ec;
-    const auto dir = std::filesystem::absolute(in, ec).lexically_normal();
-    for (const auto& p : {dir / "tokenizer.model", dir.parent_path() / "tokenizer.model"})
-      if (vocab_from.empty() && std::filesystem::exists(p, ec) && (m.format == "checkpoint" || p.parent_path() == dir))
-        vocab_from = p.string();
-  }
+  if (vocab_from.empty() && !m.gguf) vocab_from = tokenizer_file_beside(m);
   if (!vocab_from.empty()) vocab = vocabulary_from_file(vocab_from);
   if (!m.gguf && vocab.empty())
     std::fprintf(stderr, "grok: note: no tokenizer.model found for %s; the output has no vocabulary (use --tokenizer)\n",

@@ -2,26 +2,31 @@
 
 #include <chrono>
 #include <filesystem>
+#include <vector>
 
 #include "core/error.h"
 #include "engine/stop_strings.h"
 
 namespace grok {
 
+std::string tokenizer_file_beside(const Model& model) {
+  std::error_code ec;
+  const auto dir = std::filesystem::absolute(model.path, ec).lexically_normal();
+  std::vector<std::filesystem::path> places;
+  if (model.format == "safetensors" || model.format == "checkpoint") places.push_back(dir / "tokenizer.model");
+  if (model.format == "checkpoint") places.push_back(dir.parent_path() / "tokenizer.model");  // the release's layout
+  for (const auto& p : places)
+    if (std::filesystem::exists(p, ec)) return p.string();
+  return "";
+}
+
 std::optional<Tokenizer> find_tokenizer(const Model& model, const std::string& override_path) {
   std::optional<Tokenizer> tok = [&]() -> std::optional<Tokenizer> {
     if (!override_path.empty()) return Tokenizer::from_model_file(override_path);
     if (model.format == "builtin") return Tokenizer::builtin();
     if (model.gguf && model.gguf->get_string_array("tokenizer.ggml.tokens")) return Tokenizer::from_gguf(*model.gguf);
-    const std::string beside = model.path + "/tokenizer.model";
-    if (model.format == "safetensors" && std::filesystem::exists(beside)) return Tokenizer::from_model_file(beside);
-    if (model.format == "checkpoint") {
-      // The release puts tokenizer.model beside ckpt-0/.
-      std::error_code ec;
-      const auto parent = std::filesystem::absolute(model.path, ec).lexically_normal().parent_path();
-      for (const auto& p : {std::filesystem::path(beside), parent / "tokenizer.model"})
-        if (std::filesystem::exists(p, ec)) return Tokenizer::from_model_file(p.string());
-    }
+    if (const std::string beside = tokenizer_file_beside(model); !beside.empty())
+      return Tokenizer::from_model_file(beside);
     return std::nullopt;
   }();
   if (tok && tok->vocab_size() > model.config.vocab_size)

@@ -23,6 +23,9 @@ namespace grok {
 // given, else the GGUF's own vocabulary, else tokenizer.model in a Hugging
 // Face folder, else the built-in one for the built-in model; nullopt if none.
 std::optional<Tokenizer> find_tokenizer(const Model& model, const std::string& override_path);
+// The tokenizer.model that goes with a folder model: inside a Hugging Face
+// folder, inside or beside a ckpt-0 folder; "" if none.
+std::string tokenizer_file_beside(const Model& model);
 // Like find_tokenizer, but a model without a vocabulary is an error.
 Tokenizer tokenizer_for(const Model& model, const std::string& override_path);
 

@@ -30,8 +30,8 @@ constexpr const char* kLayerParameters[12] = {
     "router/w",
 };
 
-}  // namespace
-
+// Parameter path of file index i in a checkpoint of n_layers layers (files
+// are ordered by the tree flattened with keys sorted as strings).
 std::string checkpoint_parameter(int64_t index, int64_t n_layers) {
   if (index == 0) return "language_model/in_out_embed/embeddings";
   if (index == 1) return "language_model/rms_norm/scale";
@@ -42,6 +42,8 @@ std::string checkpoint_parameter(int64_t index, int64_t n_layers) {
   const int64_t k = (index - 2) / 12, j = (index - 2) % 12;
   return "transformer/decoder_layer_" + layers.at(size_t(k)) + "/" + kLayerParameters[j];
 }
+
+}  // namespace
 
 std::shared_ptr<TensorStore> read_checkpoint(const std::string& dir, const std::string& allowed_extra,
                                              const std::function<void(int64_t, int64_t)>& progress) {

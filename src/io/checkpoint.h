@@ -13,10 +13,6 @@
 
 namespace grok {
 
-// Parameter path of file index i in a checkpoint of n_layers layers (files
-// are ordered by the tree flattened with keys sorted as strings).
-std::string checkpoint_parameter(int64_t index, int64_t n_layers);
-
 // Reads every `tensorNNNNN_000` file of dir; anything else in the folder is
 // an error, except `allowed_extra` (a config file). progress(done, total) is
 // called as files are mapped and checked.

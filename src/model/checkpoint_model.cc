@@ -136,13 +136,7 @@ json read_config(const std::string& path) {
   return j;
 }
 
-}  // namespace
-
-bool is_checkpoint_folder(const std::string& dir) {
-  std::error_code ec;
-  return fs::exists(fs::path(dir) / "tensor00000_000", ec);
-}
-
+// The config file load_checkpoint_model reads for dir; "" if there is none.
 std::string checkpoint_config_path(const std::string& dir) {
   std::error_code ec;
   const fs::path inside = fs::path(dir) / kConfigName;
@@ -150,6 +144,13 @@ std::string checkpoint_config_path(const std::string& dir) {
   const fs::path beside = fs::absolute(fs::path(dir), ec).lexically_normal().parent_path() / kConfigName;
   if (fs::exists(beside, ec)) return beside.string();
   return "";
+}
+
+}  // namespace
+
+bool is_checkpoint_folder(const std::string& dir) {
+  std::error_code ec;
+  return fs::exists(fs::path(dir) / "tensor00000_000", ec);
 }
 
 Model load_checkpoint_model(const std::string& dir, const LoadOptions& options) {

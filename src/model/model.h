@@ -47,8 +47,6 @@ Model load_hf_model(const std::string& dir);
 // attn_cap, embed_scale, logit_scale, pad_id, bos_id, eos_id).
 Model load_checkpoint_model(const std::string& dir, const LoadOptions& options = {});
 bool is_checkpoint_folder(const std::string& dir);  // holds tensor00000_000
-// The config file load_checkpoint_model reads for dir; "" if there is none.
-std::string checkpoint_config_path(const std::string& dir);
 
 void set_int8_rounding(GrokWeights& w, bool round_to_bf16);
 
