@@ -1027,14 +1027,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", help="output folder: writes OUT/ckpt-0/ and OUT/grok-config.json")
     ap.add_argument("--vocab", type=int, default=1024)
-    ap.add_argument("--dim", type=int, default=64)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--kv-heads", type=int, default=None, help="default: --heads")
-    ap.add_argument("--head-dim", type=int, default=None, help="default: dim/heads")
-    ap.add_argument("--experts", type=int, default=8)
-    ap.add_argument("--top-k", type=int, default=2)
-    ap.add_argument("--ffn", type=int, default=128)
+    MRG.add_shape_args(ap)
     ap.add_argument("--attn-out-blocks", type=int, default=None,
                     help="scale blocks of the attention output's input rows (default 8 as "
                          "Grok-1 when it divides heads*head_dim, else its largest divisor <= 8)")

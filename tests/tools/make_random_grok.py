@@ -451,6 +451,18 @@ def write_hf(outdir, a, n_vocab, items, hf_dtype, shards, tokenizer_model):
 # main
 # ----------------------------------------------------------------------------
 
+def add_shape_args(ap):
+    """The size options both model generators take (checked by check_shape_args)."""
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--kv-heads", type=int, default=None, help="default: --heads")
+    ap.add_argument("--head-dim", type=int, default=None, help="default: dim/heads")
+    ap.add_argument("--experts", type=int, default=8)
+    ap.add_argument("--top-k", type=int, default=2)
+    ap.add_argument("--ffn", type=int, default=128)
+
+
 def check_shape_args(ap, a):
     """Fills in --kv-heads / --head-dim defaults and rejects impossible shapes (shared with make_grok_checkpoint.py)."""
     if a.kv_heads is None:
@@ -469,14 +481,7 @@ def check_shape_args(ap, a):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--dim", type=int, default=64)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--kv-heads", type=int, default=None, help="default: --heads")
-    ap.add_argument("--head-dim", type=int, default=None, help="default: dim/heads")
-    ap.add_argument("--experts", type=int, default=8)
-    ap.add_argument("--top-k", type=int, default=2)
-    ap.add_argument("--ffn", type=int, default=128)
+    add_shape_args(ap)
     ap.add_argument("--vocab", type=int, default=None,
                     help="vocab size (default 1000, or the --vocab-from tokenizer's)")
     ap.add_argument("--vocab-from", help="copy tokenizer.ggml.* from this GGUF")
