@@ -1,4 +1,5 @@
 // Every kernel against an obviously right version on random inputs.
+#include <atomic>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -164,6 +165,27 @@ TEST(ThreadPool, CoversEveryIndexOnceAndPropagatesErrors) {
   int after = 0;
   pool.parallel_for(1, [&](int64_t, int64_t, int) { after = 1; });  // still usable
   EXPECT_EQ(after, 1);
+}
+
+// Many short jobs back to back, with threads that spin (the decode path) and
+// with threads that always block (spin 0): a lost wake-up hangs the test, a
+// chunk run twice or skipped breaks the sums.
+TEST(ThreadPool, ManyShortJobsNeitherLoseNorRepeatWork) {
+  for (auto spin : {ThreadPool::kDefaultSpin, std::chrono::microseconds(0)}) {
+    ThreadPool pool(3, spin);
+    std::vector<std::atomic<int64_t>> sums(size_t(pool.size()));
+    int64_t expected = 0;
+    for (int job = 0; job < 4000; ++job) {
+      const int64_t n = 2 + job % 7;
+      expected += n * (n - 1) / 2;
+      pool.parallel_for(n, [&](int64_t b, int64_t e, int thread) {
+        for (int64_t i = b; i < e; ++i) sums[size_t(thread)] += i;
+      });
+    }
+    int64_t total = 0;
+    for (auto& s : sums) total += s.load();
+    EXPECT_EQ(total, expected) << "spin " << spin.count() << " us";
+  }
 }
 
 }  // namespace

@@ -31,7 +31,9 @@ std::string_view isa_name(Isa isa) {
   return "?";
 }
 
-bool cpu_supports(Isa isa) {
+namespace {
+
+bool probe_cpu(Isa isa) {
 #if defined(__x86_64__)
   switch (isa) {
     case Isa::Generic: return true;
@@ -41,12 +43,21 @@ bool cpu_supports(Isa isa) {
       // The int8 path needs VNNI; bf16 weights use plain shifts, so no avx512bf16 needed.
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-             cpu_supports(Isa::Avx2);
+             probe_cpu(Isa::Avx2);
   }
   return false;
 #else
   return isa == Isa::Generic;
 #endif
+}
+
+}  // namespace
+
+// Probed once: CPUID exits to the hypervisor in a VM (tens of microseconds),
+// and kernels ask on every call.
+bool cpu_supports(Isa isa) {
+  static const bool supported[3] = {probe_cpu(Isa::Generic), probe_cpu(Isa::Avx2), probe_cpu(Isa::Avx512)};
+  return supported[int(isa)];
 }
 
 std::vector<Isa> supported_isas() {
