@@ -5,14 +5,14 @@
 #
 #   bench/side_by_side.sh LLAMA_BENCH_BINARY MODEL.gguf [MODEL.gguf ...]
 #
-# Environment: ROUNDS (3), THREADS (2), PP (512), TG (128), REPS (3).
+# Environment: GROK (build/grok), ROUNDS (3), THREADS (2), PP (512), TG (128), REPS (3).
 # llama.cpp runs with OMP_WAIT_POLICY=passive: its default busy-waiting
 # OpenMP threads collapse when the cores are shared.
 set -euo pipefail
 llama_bench=$1
 shift
 root=$(cd "$(dirname "$0")/.." && pwd)
-grok="$root/build/grok"
+grok="${GROK:-$root/build/grok}"
 rounds=${ROUNDS:-3} threads=${THREADS:-2} pp=${PP:-512} tg=${TG:-128} reps=${REPS:-3}
 
 for m in "$@"; do cat "$m" >/dev/null; done  # read each file once before timing

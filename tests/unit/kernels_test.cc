@@ -258,6 +258,35 @@ TEST_P(DotKernelsTest, TilesMatchTheScalarKernelsOnEveryEdge) {
   }
 }
 
+// A token's result must not depend on the tokens it is batched with (a
+// served request gives the same output whatever else is running): each
+// token computed in a 6-row × 9-token call (full tiles and both edges)
+// equals, bit for bit, the same token computed alone.
+TEST_P(DotKernelsTest, TilesGiveEachTokenTheResultItGetsAlone) {
+  const DotKernels& k = dot_kernels(GetParam());
+  std::mt19937 rng(17);
+  const int rows = 6, tokens = 9;
+  const int64_t n = 512, nb = n / 32;
+  const auto x = random_vec(size_t(tokens * n), rng);
+  std::vector<BlockQ16Act> xq(size_t(tokens * nb));
+  k.quantize_act(x.data(), xq.data(), tokens * nb);
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    const auto wq = encode(t, random_vec(size_t(rows * n), rng, 0.1f), rows, n);
+    const uint64_t row_bytes = dtype_bytes(t, n);
+    auto tile = t == DType::Q8_0 ? k.q8_0_tile : t == DType::Q4_0 ? k.q4_0_tile : t == DType::Q4_K ? k.q4_k_tile : k.q6_k_tile;
+    std::vector<float> batched(size_t(rows * tokens)), alone(batched.size());
+    for (int r = 0; r < rows; r += kTileRows) {
+      const int nr = std::min(kTileRows, rows - r);
+      for (int tk = 0; tk < tokens; tk += kTileTokens)  // as matmul calls it
+        tile(wq.data() + r * row_bytes, row_bytes, nr, xq.data() + tk * nb, std::min(kTileTokens, tokens - tk), nb,
+             &batched[size_t(tk * rows + r)], rows);
+      for (int tk = 0; tk < tokens; ++tk)
+        tile(wq.data() + r * row_bytes, row_bytes, nr, xq.data() + tk * nb, 1, nb, &alone[size_t(tk * rows + r)], rows);
+    }
+    for (size_t i = 0; i < batched.size(); ++i) ASSERT_EQ(batched[i], alone[i]) << dtype_name(t) << " at " << i;
+  }
+}
+
 // K-quant rows (Q4_K, Q6_K) stored one byte past an aligned address, as in a
 // mapped file: quantised from random floats (realistic blocks), or random
 // bytes with f16 scales of either sign and a sane size (every level and

@@ -55,9 +55,6 @@ struct WidenQ8_0 {
   }
   static float scale(const std::byte* p) { return _cvtsh_ss(load_u16(p)); }
   static constexpr uint64_t kBlockBytes = sizeof(BlockQ8_0);
-  static float row_dot(const std::byte* w, const BlockQ16Act* x, int64_t nb) {
-    return kDotAvx2.q8_0(reinterpret_cast<const BlockQ8_0*>(w), x, nb);
-  }
   static uint16_t load_u16(const std::byte* p) {
     uint16_t v;
     std::memcpy(&v, p, 2);
@@ -66,22 +63,25 @@ struct WidenQ8_0 {
 };
 
 struct WidenQ4_0 {
-  // Nibbles widened straight to q − 8, so no offset term is needed.
+  // Byte i holds element i (low nibble) and i + 16 (high nibble): widened
+  // to int16 first, one AND and one shift split them, and the 8 is
+  // subtracted in int16 so no offset term is needed.
   static __m512i widen(const std::byte* p) {
-    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-    const __m128i low4 = _mm_set1_epi8(0x0F);
-    const __m128i lo = _mm_and_si128(q, low4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), low4);
-    return _mm512_sub_epi16(_mm512_cvtepu8_epi16(_mm256_set_m128i(hi, lo)), _mm512_set1_epi16(8));
+    const __m256i q = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
+    const __m256i lo = _mm256_and_si256(q, _mm256_set1_epi16(0x0F)), hi = _mm256_srli_epi16(q, 4);
+    return _mm512_sub_epi16(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi16(8));
   }
   static float scale(const std::byte* p) { return WidenQ8_0::scale(p); }
   static constexpr uint64_t kBlockBytes = sizeof(BlockQ4_0);
-  static float row_dot(const std::byte* w, const BlockQ16Act* x, int64_t nb) {
-    return kDotAvx2.q4_0(reinterpret_cast<const BlockQ4_0*>(w), x, nb);
-  }
 };
 
 // R × T accumulators stay in registers over all blocks; each block's weights
-// are widened once and used for all T tokens, each activation block for all R rows.
+// are widened once and used for all T tokens, each activation block for all
+// R rows. Every output gets the same arithmetic whatever R and T are (per
+// block: an exact int32 dot in 16 lanes, converted, times the product of
+// the two scales, added to 16 float lanes; the lanes summed at the end), so
+// a token's result does not depend on which other tokens share its tile:
+// decode (1 × 1), tile edges and full tiles agree bit for bit.
 template <typename W, int R, int T>
 void tile_fixed(const std::byte* w, uint64_t row_bytes, const BlockQ16Act* x, int64_t nb, float* y,
                 int64_t y_stride) {
@@ -96,12 +96,16 @@ void tile_fixed(const std::byte* w, uint64_t row_bytes, const BlockQ16Act* x, in
       wv[r] = W::widen(blk);
       wd[r] = W::scale(blk);
     }
+    // The R·T scale products go through memory so that each FMA takes its
+    // scale as an embedded broadcast instead of a separate shuffle.
+    alignas(64) float scale[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) scale[r][t] = wd[r] * x[t * nb + b].d;
     for (int t = 0; t < T; ++t) {
-      const BlockQ16Act& xb = x[t * nb + b];
-      const __m512i xv = _mm512_loadu_si512(xb.q);
+      const __m512i xv = _mm512_loadu_si512(x[t * nb + b].q);
       for (int r = 0; r < R; ++r) {
         const __m512i s = _mm512_dpwssd_epi32(_mm512_setzero_si512(), wv[r], xv);
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(wd[r] * xb.d), acc[r][t]);
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(scale[r][t]), acc[r][t]);
       }
     }
   }
@@ -109,26 +113,31 @@ void tile_fixed(const std::byte* w, uint64_t row_bytes, const BlockQ16Act* x, in
     for (int t = 0; t < T; ++t) y[t * y_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-// Full 4 × 4 tiles where possible; decode (one token) gets 4 rows × 1.
+template <typename W>
+float row_dot(const std::byte* w, const BlockQ16Act* x, int64_t nb) {
+  float y;
+  tile_fixed<W, 1, 1>(w, 0, x, nb, &y, 1);
+  return y;
+}
+
+// Full 4 × 4 tiles where possible; decode and the edges one (row, token) at
+// a time (several rows per call stream slower here: each row is a separate
+// memory stream).
 template <typename W>
 void tile(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ16Act* x, int tokens, int64_t nb, float* y,
           int64_t y_stride) {
-  for (int r = 0; r < rows; r += (rows - r >= kTileRows ? kTileRows : 1)) {
-    const bool four_rows = rows - r >= kTileRows;
-    for (int t = 0; t < tokens;) {
-      const std::byte* wr = w + r * row_bytes;
-      float* yt = y + t * y_stride + r;
-      if (four_rows && tokens - t >= kTileTokens) {
-        tile_fixed<W, kTileRows, kTileTokens>(wr, row_bytes, x + t * nb, nb, yt, y_stride);
-        t += kTileTokens;
-      } else {
-        // Edges, and all of decode: one row at a time with the 256-bit
-        // kernel (see kDotAvx512 below).
-        for (int rr = 0; rr < (four_rows ? kTileRows : 1); ++rr) yt[rr] = W::row_dot(wr + rr * row_bytes, x + t * nb, nb);
-        t += 1;
-      }
+  int r = 0;
+  if (tokens >= kTileTokens)
+    for (; r + kTileRows <= rows; r += kTileRows) {
+      int t = 0;
+      for (; t + kTileTokens <= tokens; t += kTileTokens)
+        tile_fixed<W, kTileRows, kTileTokens>(w + r * row_bytes, row_bytes, x + t * nb, nb, y + t * y_stride + r,
+                                              y_stride);
+      for (; t < tokens; ++t)
+        for (int rr = r; rr < r + kTileRows; ++rr) y[t * y_stride + rr] = row_dot<W>(w + rr * row_bytes, x + t * nb, nb);
     }
-  }
+  for (; r < rows; ++r)
+    for (int t = 0; t < tokens; ++t) y[t * y_stride + r] = row_dot<W>(w + r * row_bytes, x + t * nb, nb);
 }
 
 // K-quant rows: the AVX2 kernels (see kDotAvx512 below); prompts use them one
@@ -158,16 +167,19 @@ struct I8Avx512 {
 
 }  // namespace
 
-// Single-row quantised dots are the AVX2 kernels: for one row at a time they
-// stream weights faster on the EPYC this was tuned on than 512-bit code did
-// (decode measured 1.5-2x faster), and the 4×4 tiles cover prompts.
+// Q8_0 and Q4_0 rows are the tiles' 1 × 1 case (decode and prompts give the
+// same result for a token). K-quant rows are the AVX2 kernels.
 const DotKernels kDotAvx512 = {
     Isa::Avx512,
     f32_dot,
     f16_dot,
     bf16_dot,
-    [](const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb) { return kDotAvx2.q8_0(w, x, nb); },
-    [](const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb) { return kDotAvx2.q4_0(w, x, nb); },
+    [](const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb) {
+      return row_dot<WidenQ8_0>(reinterpret_cast<const std::byte*>(w), x, nb);
+    },
+    [](const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb) {
+      return row_dot<WidenQ4_0>(reinterpret_cast<const std::byte*>(w), x, nb);
+    },
     q4_k_row,
     q6_k_row,
     quantize_act_scalar,
