@@ -54,7 +54,7 @@ void moe_block(const GrokConfig& c, const LayerWeights& l, const float* m, const
     for (int64_t r = 0; r < n; ++r) std::memcpy(&s.x[size_t(r * D)], m + rows[size_t(r)] * D, size_t(D) * 4);
     matmul(x.w1, s.x.data(), n, s.h1.data(), pool);
     matmul(x.v, s.x.data(), n, s.hv.data(), pool);
-    for (int64_t i = 0; i < n * F; ++i) s.h1[size_t(i)] = gelu_tanh(s.h1[size_t(i)]) * s.hv[size_t(i)];
+    gelu_mul(s.h1.data(), s.hv.data(), n * F, pool);
     matmul(x.w2, s.h1.data(), n, s.y.data(), pool);
     for (int64_t r = 0; r < n; ++r) {
       float* o = out + rows[size_t(r)] * D;

@@ -60,6 +60,8 @@ struct DotKernels {
   // is (not quantised).
   void (*i8_columns)(const WeightMatrix& w, const float* x, int64_t n_tokens, int64_t i_begin, int64_t i_end,
                      int64_t r_begin, int64_t r_end, float* y);
+  // h[i] = gelu_tanh(h[i])·v[i] for i < n (the experts' gated activation).
+  void (*gelu_mul)(float* h, const float* v, int64_t n);
 };
 
 constexpr int kTileRows = 4;

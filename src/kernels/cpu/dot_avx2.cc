@@ -5,6 +5,7 @@
 
 #include "kernels/cpu/dot.h"
 #include "kernels/cpu/i8_columns.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace grok {
 namespace {
@@ -222,6 +223,24 @@ struct I8Avx2 {
   }
 };
 
+struct VecAvx2 {
+  static constexpr int kWidth = 8;
+  using F = __m256;
+  static F splat(float s) { return _mm256_set1_ps(s); }
+  static F load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static F min(F a, F b) { return _mm256_min_ps(a, b); }
+  static F max(F a, F b) { return _mm256_max_ps(a, b); }
+  static F round(F a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static F pow2(F n) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+  }
+};
+
 }  // namespace
 
 const DotKernels kDotAvx2 = {Isa::Avx2,
@@ -237,6 +256,7 @@ const DotKernels kDotAvx2 = {Isa::Avx2,
                              tile_by_dots<BlockQ4_0, q4_0_dot>,
                              tile_by_dots<std::byte, q4_k_dot>,
                              tile_by_dots<std::byte, q6_k_dot>,
-                             I8Columns<I8Avx2>::columns};
+                             I8Columns<I8Avx2>::columns,
+                             VecMath<VecAvx2>::gelu_mul};
 
 }  // namespace grok

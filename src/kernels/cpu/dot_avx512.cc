@@ -8,6 +8,7 @@
 
 #include "kernels/cpu/dot.h"
 #include "kernels/cpu/i8_columns.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace grok {
 namespace {
@@ -165,6 +166,24 @@ struct I8Avx512 {
   }
 };
 
+struct VecAvx512 {
+  static constexpr int kWidth = 16;
+  using F = __m512;
+  static F splat(float s) { return _mm512_set1_ps(s); }
+  static F load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F div(F a, F b) { return _mm512_div_ps(a, b); }
+  static F min(F a, F b) { return _mm512_min_ps(a, b); }
+  static F max(F a, F b) { return _mm512_max_ps(a, b); }
+  static F round(F a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static F pow2(F n) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
+  }
+};
+
 }  // namespace
 
 // Q8_0 and Q4_0 rows are the tiles' 1 × 1 case (decode and prompts give the
@@ -187,6 +206,7 @@ const DotKernels kDotAvx512 = {
     tile<WidenQ4_0>,
     tile_by_dots<std::byte, q4_k_row>,
     tile_by_dots<std::byte, q6_k_row>,
-    I8Columns<I8Avx512>::columns};
+    I8Columns<I8Avx512>::columns,
+    VecMath<VecAvx512>::gelu_mul};
 
 }  // namespace grok

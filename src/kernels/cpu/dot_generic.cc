@@ -121,6 +121,10 @@ struct I8Generic {
   }
 };
 
+void gelu_mul(float* h, const float* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) h[i] = gelu_tanh(h[i]) * v[i];
+}
+
 }  // namespace
 
 void quantize_act_scalar(const float* x, BlockQ16Act* out, int64_t nb) {
@@ -152,7 +156,8 @@ const DotKernels kDotGeneric = {Isa::Generic,
                                 tile_by_dots<BlockQ4_0, q4_0_dot>,
                                 tile_by_dots<std::byte, q4_k_dot>,
                                 tile_by_dots<std::byte, q6_k_dot>,
-                                I8Columns<I8Generic>::columns};
+                                I8Columns<I8Generic>::columns,
+                                gelu_mul};
 
 const DotKernels& dot_kernels(Isa isa) {
   if (!cpu_supports(isa)) fail("this CPU cannot run the ", isa_name(isa), " kernels");
