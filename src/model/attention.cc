@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/cpu/dot.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "model/blocks.h"
@@ -34,6 +35,7 @@ void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, 
 
   const int64_t n_ctx = pos0 + T;
   const uint8_t* valid = cache.valid().data();
+  const DotKernels& k = active_dot_kernels();  // the vector cap and exp
   s.scores.resize(size_t(pool.size() * n_ctx));
   pool.parallel_for(T * n_q, [&](int64_t begin, int64_t end, int thread) {
     float* p = &s.scores[size_t(thread * n_ctx)];
@@ -43,16 +45,16 @@ void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, 
       const float* q = &s.q[size_t(t * q_dim + h * hd)];
       // Masked keys (pad tokens) get exactly zero weight, as -1e30 does in the
       // reference's softmax.
+      for (int64_t j = 0; j < n_keys; ++j)
+        p[j] = valid[j] ? dot(q, cache.key(layer, kv_head, j), hd) * c.attn_scale : 0.0f;
+      k.soft_cap(p, n_keys, c.attn_cap);
       float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < n_keys; ++j) {
-        if (!valid[j]) continue;
-        const float score = dot(q, cache.key(layer, kv_head, j), hd) * c.attn_scale;
-        p[j] = c.attn_cap * std::tanh(score / c.attn_cap);
-        mx = std::max(mx, p[j]);
-      }
+      for (int64_t j = 0; j < n_keys; ++j)
+        if (valid[j]) mx = std::max(mx, p[j]);
+      if (mx > -std::numeric_limits<float>::infinity()) k.exp_shifted(p, n_keys, mx);
       double sum = 0;
       for (int64_t j = 0; j < n_keys; ++j) {
-        p[j] = valid[j] ? std::exp(p[j] - mx) : 0.0f;
+        if (!valid[j]) p[j] = 0.0f;
         sum += p[j];
       }
       // No valid key at all: the reference's all -1e30 row is uniform.

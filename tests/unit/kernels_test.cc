@@ -285,6 +285,32 @@ TEST_P(DotKernelsTest, GeluMulMatchesTheDoubleFormula) {
   EXPECT_EQ(a[19], b[3]);
 }
 
+// Attention's vector cap and exponential against double formulas: both
+// sides of the cap's polynomial/exponential switch, saturation, every tail.
+TEST_P(DotKernelsTest, SoftCapAndExpMatchTheDoubleFormulas) {
+  const DotKernels& k = dot_kernels(GetParam());
+  std::vector<float> x;
+  for (double v = -400; v <= 400; v += 0.0137) x.push_back(float(v));
+  for (float v : {-1e30f, -0.0f, 0.0f, 1e-30f, 1e-6f, 18.75f, 18.76f, 1e30f}) x.push_back(v);
+  const float cap = 30.0f;
+  for (int64_t n : {int64_t(x.size()), int64_t(5), int64_t(23)}) {
+    std::vector<float> p(x.begin(), x.begin() + n);
+    k.soft_cap(p.data(), n, cap);
+    for (int64_t i = 0; i < n; ++i) {
+      const double ref = cap * std::tanh(double(x[size_t(i)]) / cap);
+      ASSERT_NEAR(p[size_t(i)], ref, 1e-6 * std::max(1.0, std::fabs(ref))) << "cap of " << x[size_t(i)];
+    }
+    std::vector<float> e(x.begin(), x.begin() + n);
+    for (float& v : e) v = std::clamp(v, -150.0f, 80.0f);  // softmax: p - shift <= 0; a margin above
+    const std::vector<float> in = e;
+    k.exp_shifted(e.data(), n, 60.0f);
+    for (int64_t i = 0; i < n; ++i) {
+      const double ref = std::exp(double(in[size_t(i)] - 60.0f));  // the float difference, as specified
+      ASSERT_NEAR(e[size_t(i)], ref, 3e-7 * ref + 1e-37) << "exp of " << in[size_t(i)] << " - 60";
+    }
+  }
+}
+
 // A token's result must not depend on the tokens it is batched with (a
 // served request gives the same output whatever else is running): each
 // token computed in a 6-row × 9-token call (full tiles and both edges)

@@ -62,6 +62,10 @@ struct DotKernels {
                      int64_t r_begin, int64_t r_end, float* y);
   // h[i] = gelu_tanh(h[i])·v[i] for i < n (the experts' gated activation).
   void (*gelu_mul)(float* h, const float* v, int64_t n);
+  // Attention: p[i] = cap·tanh(p[i]/cap) (Grok's logit cap), and softmax
+  // numerators p[i] = e^(p[i] - shift).
+  void (*soft_cap)(float* p, int64_t n, float cap);
+  void (*exp_shifted)(float* p, int64_t n, float shift);
 };
 
 constexpr int kTileRows = 4;

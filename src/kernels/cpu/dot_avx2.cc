@@ -235,6 +235,12 @@ struct VecAvx2 {
   static F div(F a, F b) { return _mm256_div_ps(a, b); }
   static F min(F a, F b) { return _mm256_min_ps(a, b); }
   static F max(F a, F b) { return _mm256_max_ps(a, b); }
+  static F abs(F a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  static F select_lt(F a, F b, F t, F f) { return _mm256_blendv_ps(f, t, _mm256_cmp_ps(a, b, _CMP_LT_OQ)); }
+  static F copysign(F a, F b) {
+    const F sign = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(sign, a), _mm256_and_ps(sign, b));
+  }
   static F round(F a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static F pow2(F n) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
@@ -257,6 +263,8 @@ const DotKernels kDotAvx2 = {Isa::Avx2,
                              tile_by_dots<std::byte, q4_k_dot>,
                              tile_by_dots<std::byte, q6_k_dot>,
                              I8Columns<I8Avx2>::columns,
-                             VecMath<VecAvx2>::gelu_mul};
+                             VecMath<VecAvx2>::gelu_mul,
+                             VecMath<VecAvx2>::soft_cap,
+                             VecMath<VecAvx2>::exp_shifted};
 
 }  // namespace grok

@@ -178,6 +178,13 @@ struct VecAvx512 {
   static F div(F a, F b) { return _mm512_div_ps(a, b); }
   static F min(F a, F b) { return _mm512_min_ps(a, b); }
   static F max(F a, F b) { return _mm512_max_ps(a, b); }
+  static F abs(F a) { return _mm512_abs_ps(a); }
+  static F select_lt(F a, F b, F t, F f) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), f, t); }
+  static F copysign(F a, F b) {
+    const __m512i sign = _mm512_set1_epi32(int(0x80000000u));
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_andnot_si512(sign, _mm512_castps_si512(a)),
+                                               _mm512_and_si512(sign, _mm512_castps_si512(b))));
+  }
   static F round(F a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static F pow2(F n) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
@@ -207,6 +214,8 @@ const DotKernels kDotAvx512 = {
     tile_by_dots<std::byte, q4_k_row>,
     tile_by_dots<std::byte, q6_k_row>,
     I8Columns<I8Avx512>::columns,
-    VecMath<VecAvx512>::gelu_mul};
+    VecMath<VecAvx512>::gelu_mul,
+    VecMath<VecAvx512>::soft_cap,
+    VecMath<VecAvx512>::exp_shifted};
 
 }  // namespace grok

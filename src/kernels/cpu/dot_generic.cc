@@ -125,6 +125,14 @@ void gelu_mul(float* h, const float* v, int64_t n) {
   for (int64_t i = 0; i < n; ++i) h[i] = gelu_tanh(h[i]) * v[i];
 }
 
+void soft_cap(float* p, int64_t n, float cap) {
+  for (int64_t i = 0; i < n; ++i) p[i] = cap * std::tanh(p[i] / cap);
+}
+
+void exp_shifted(float* p, int64_t n, float shift) {
+  for (int64_t i = 0; i < n; ++i) p[i] = std::exp(p[i] - shift);
+}
+
 }  // namespace
 
 void quantize_act_scalar(const float* x, BlockQ16Act* out, int64_t nb) {
@@ -157,7 +165,9 @@ const DotKernels kDotGeneric = {Isa::Generic,
                                 tile_by_dots<std::byte, q4_k_dot>,
                                 tile_by_dots<std::byte, q6_k_dot>,
                                 I8Columns<I8Generic>::columns,
-                                gelu_mul};
+                                gelu_mul,
+                                soft_cap,
+                                exp_shifted};
 
 const DotKernels& dot_kernels(Isa isa) {
   if (!cpu_supports(isa)) fail("this CPU cannot run the ", isa_name(isa), " kernels");

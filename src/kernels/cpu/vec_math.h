@@ -11,9 +11,10 @@
 
 namespace grok {
 
-// V supplies: F (vector of kWidth floats), splat, load, store, add, sub,
-// mul, fma (a·b + c), div, min, max, round (to nearest), and pow2 (2^n for
-// a vector of integral floats n in [-126, 127]).
+// V supplies: F (vector of kWidth floats), splat, load, store, add, mul,
+// fma (a·b + c), div, min, max, abs, round (to nearest), pow2 (2^n for a
+// vector of integral floats n in [-126, 127]), select_lt (a < b ? t : f,
+// per lane) and copysign (|a| with b's sign).
 template <typename V>
 struct VecMath {
   using F = typename V::F;
@@ -36,6 +37,47 @@ struct VecMath {
     return V::mul(p, V::pow2(n));
   }
 
+  // tanh(x) within a few ulp (Cephes' tanhf): an odd polynomial below
+  // |x| = 0.625, where 1 - 2/(e^(2|x|) + 1) would cancel, that form above.
+  static F tanh(F x) {
+    const F a = V::abs(x), z = V::mul(x, x);
+    F p = V::splat(-5.70498872745e-3f);
+    p = V::fma(p, z, V::splat(2.06390887954e-2f));
+    p = V::fma(p, z, V::splat(-5.37397155531e-2f));
+    p = V::fma(p, z, V::splat(1.33314422036e-1f));
+    p = V::fma(p, z, V::splat(-3.33332819422e-1f));
+    const F small = V::fma(V::mul(p, z), x, x);
+    const F e = exp(V::add(a, a));
+    const F large = V::copysign(V::add(V::splat(1.0f), V::div(V::splat(-2.0f), V::add(e, V::splat(1.0f)))), x);
+    return V::select_lt(a, V::splat(0.625f), small, large);
+  }
+
+  // Applies f to p[0..n), the tail through the same vector code on a padded
+  // copy (every element gets the same arithmetic wherever it lies).
+  template <typename Fn>
+  static void apply(float* p, int64_t n, Fn f) {
+    int64_t i = 0;
+    for (; i + V::kWidth <= n; i += V::kWidth) V::store(p + i, f(V::load(p + i)));
+    if (i == n) return;
+    float t[V::kWidth] = {};
+    const size_t rest = size_t(n - i) * sizeof(float);
+    std::memcpy(t, p + i, rest);
+    V::store(t, f(V::load(t)));
+    std::memcpy(p + i, t, rest);
+  }
+
+  // Attention's logit cap: p = cap·tanh(p/cap).
+  static void soft_cap(float* p, int64_t n, float cap) {
+    const F c = V::splat(cap);
+    apply(p, n, [&](F v) { return V::mul(c, tanh(V::div(v, c))); });
+  }
+
+  // Softmax numerators: p = e^(p - shift).
+  static void exp_shifted(float* p, int64_t n, float shift) {
+    const F minus_shift = V::splat(-shift);
+    apply(p, n, [&](F v) { return exp(V::add(v, minus_shift)); });
+  }
+
   // tanh-GELU as x / (1 + e^(-2u)), u = sqrt(2/π)·(x + 0.044715·x³): the
   // same function as 0.5·x·(1 + tanh(u)) with one exponential.
   static F gelu(F x) {
@@ -44,8 +86,7 @@ struct VecMath {
     return V::div(x, V::add(V::splat(1.0f), exp(V::mul(u, V::splat(-2.0f)))));
   }
 
-  // h[i] = gelu(h[i])·v[i]. The tail goes through the same vector code on a
-  // padded copy, so every element gets the same arithmetic wherever it lies.
+  // h[i] = gelu(h[i])·v[i] (the tail as in apply).
   static void gelu_mul(float* h, const float* v, int64_t n) {
     int64_t i = 0;
     for (; i + V::kWidth <= n; i += V::kWidth) V::store(h + i, V::mul(gelu(V::load(h + i)), V::load(v + i)));
