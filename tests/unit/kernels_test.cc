@@ -220,6 +220,20 @@ TEST_P(DotKernelsTest, EveryPathMatchesTheScalarKernels) {
     for (int64_t k = 0; k < nb; ++k) {
       ASSERT_EQ(xq[size_t(k)].d, xq_ref[size_t(k)].d);
       ASSERT_EQ(xq[size_t(k)].sum, xq_ref[size_t(k)].sum);
+      ASSERT_EQ(0, std::memcmp(xq[size_t(k)].q, xq_ref[size_t(k)].q, sizeof xq[size_t(k)].q)) << "block " << k;
+    }
+    if (n >= 64) {  // a zero block and a block of exact halves (ties round to even)
+      auto special = x;
+      std::fill(special.begin(), special.begin() + 32, 0.0f);
+      for (int i = 32; i < 64; ++i) special[size_t(i)] = (i == 32 ? 32767.0f : float(i - 32) + 0.5f) * (i % 2 ? -1.0f : 1.0f);
+      std::vector<BlockQ16Act> sq(2), sq_ref(2);
+      fast.quantize_act(special.data(), sq.data(), 2);
+      ref.quantize_act(special.data(), sq_ref.data(), 2);
+      for (int k = 0; k < 2; ++k) {
+        ASSERT_EQ(sq[size_t(k)].d, sq_ref[size_t(k)].d);
+        ASSERT_EQ(sq[size_t(k)].sum, sq_ref[size_t(k)].sum);
+        ASSERT_EQ(0, std::memcmp(sq[size_t(k)].q, sq_ref[size_t(k)].q, sizeof sq[size_t(k)].q)) << "special block " << k;
+      }
     }
     const auto* wb = reinterpret_cast<const BlockQ8_0*>(wq.data());
     // Integer block sums are exact; only the fp32 scaling order differs.

@@ -80,8 +80,8 @@ void tile_by_dots(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ
       y[t * y_stride + r] = Dot(reinterpret_cast<const Block*>(w + r * row_bytes), x + t * nb, nb);
 }
 
-// The scalar activation quantiser; every path uses it so all paths see the
-// same activation blocks (its cost is per activation, not per weight).
+// The scalar activation quantiser. Every path gives the same activation
+// blocks bit for bit (AVX-512 has a vector copy of it; a test checks).
 void quantize_act_scalar(const float* x, BlockQ16Act* out, int64_t nb);
 
 const DotKernels& dot_kernels(Isa isa);  // throws if the CPU lacks `isa`

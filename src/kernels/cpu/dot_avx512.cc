@@ -166,6 +166,22 @@ struct I8Avx512 {
   }
 };
 
+// quantize_act_scalar's arithmetic, 32 lanes at a time: the same blocks bit
+// for bit (the product rounds to nearest even, as nearbyint does).
+void quantize_act(const float* x, BlockQ16Act* out, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m512 v0 = _mm512_loadu_ps(x + b * 32), v1 = _mm512_loadu_ps(x + b * 32 + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    const float d = amax / 32767.0f, inv = d > 0 ? 1.0f / d : 0.0f;
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(inv)));
+    const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(inv)));
+    out[b].d = d;
+    out[b].sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].q), _mm512_cvtsepi32_epi16(q0));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].q + 16), _mm512_cvtsepi32_epi16(q1));
+  }
+}
+
 struct VecAvx512 {
   static constexpr int kWidth = 16;
   using F = __m512;
@@ -208,7 +224,7 @@ const DotKernels kDotAvx512 = {
     },
     q4_k_row,
     q6_k_row,
-    quantize_act_scalar,
+    quantize_act,
     tile<WidenQ8_0>,
     tile<WidenQ4_0>,
     tile_by_dots<std::byte, q4_k_row>,
