@@ -76,20 +76,23 @@ struct WidenQ4_0 {
   static constexpr uint64_t kBlockBytes = sizeof(BlockQ4_0);
 };
 
-// R × T accumulators stay in registers over all blocks; each block's weights
+// R × T outputs stay in registers over all blocks; each block's weights
 // are widened once and used for all T tokens, each activation block for all
 // R rows. Every output gets the same arithmetic whatever R and T are (per
 // block: an exact int32 dot in 16 lanes, converted, times the product of
-// the two scales, added to 16 float lanes; the lanes summed at the end), so
-// a token's result does not depend on which other tokens share its tile:
-// decode (1 × 1), tile edges and full tiles agree bit for bit.
+// the two scales, added to 16 float lanes; even and odd blocks into two
+// accumulators, so a single row's FMAs are not one dependency chain; the
+// two added and their lanes summed at the end), so a token's result does
+// not depend on which other tokens share its tile: decode (1 × 1), tile
+// edges and full tiles agree bit for bit.
 template <typename W, int R, int T>
 void tile_fixed(const std::byte* w, uint64_t row_bytes, const BlockQ16Act* x, int64_t nb, float* y,
                 int64_t y_stride) {
-  __m512 acc[R][T];
-  for (auto& row : acc)
-    for (auto& a : row) a = _mm512_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
+  __m512 acc[2][R][T];
+  for (auto& half : acc)
+    for (auto& row : half)
+      for (auto& a : row) a = _mm512_setzero_ps();
+  auto block = [&](int64_t b, __m512 (&a)[R][T]) {
     __m512i wv[R];
     float wd[R];
     for (int r = 0; r < R; ++r) {
@@ -97,21 +100,23 @@ void tile_fixed(const std::byte* w, uint64_t row_bytes, const BlockQ16Act* x, in
       wv[r] = W::widen(blk);
       wd[r] = W::scale(blk);
     }
-    // The R·T scale products go through memory so that each FMA takes its
-    // scale as an embedded broadcast instead of a separate shuffle.
-    alignas(64) float scale[R][T];
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < T; ++t) scale[r][t] = wd[r] * x[t * nb + b].d;
     for (int t = 0; t < T; ++t) {
-      const __m512i xv = _mm512_loadu_si512(x[t * nb + b].q);
+      const BlockQ16Act& xb = x[t * nb + b];
+      const __m512i xv = _mm512_loadu_si512(xb.q);
       for (int r = 0; r < R; ++r) {
         const __m512i s = _mm512_dpwssd_epi32(_mm512_setzero_si512(), wv[r], xv);
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(scale[r][t]), acc[r][t]);
+        a[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(wd[r] * xb.d), a[r][t]);
       }
     }
+  };
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    block(b, acc[0]);
+    block(b + 1, acc[1]);
   }
+  if (b < nb) block(b, acc[0]);
   for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) y[t * y_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
+    for (int t = 0; t < T; ++t) y[t * y_stride + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][r][t], acc[1][r][t]));
 }
 
 template <typename W>
@@ -131,9 +136,11 @@ void tile(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ16Act* x
   if (tokens >= kTileTokens)
     for (; r + kTileRows <= rows; r += kTileRows) {
       int t = 0;
+      // Two 2-row halves: 2 × 4 outputs × 2 accumulators fill half the registers.
       for (; t + kTileTokens <= tokens; t += kTileTokens)
-        tile_fixed<W, kTileRows, kTileTokens>(w + r * row_bytes, row_bytes, x + t * nb, nb, y + t * y_stride + r,
-                                              y_stride);
+        for (int h = 0; h < kTileRows; h += 2)
+          tile_fixed<W, 2, kTileTokens>(w + (r + h) * row_bytes, row_bytes, x + t * nb, nb, y + t * y_stride + r + h,
+                                        y_stride);
       for (; t < tokens; ++t)
         for (int rr = r; rr < r + kTileRows; ++rr) y[t * y_stride + rr] = row_dot<W>(w + rr * row_bytes, x + t * nb, nb);
     }
