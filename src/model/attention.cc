@@ -1,4 +1,5 @@
 // Grouped-query attention with rotary embedding and Grok's logit cap (SPEC.md, "Attention").
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -10,7 +11,7 @@
 namespace grok {
 
 void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, const float* a, int64_t T,
-                     int64_t pos0, KVCache& cache, ThreadPool& pool, AttentionScratch& s, float* out) {
+                     std::span<const AttentionSegment> segments, ThreadPool& pool, AttentionScratch& s, float* out) {
   const int64_t hd = c.head_dim, n_q = c.n_heads, n_kv = c.n_kv_heads;
   const int64_t q_dim = n_q * hd, kv_dim = n_kv * hd, q_per_kv = n_q / n_kv;
   s.q.resize(size_t(T * q_dim));
@@ -22,26 +23,37 @@ void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, 
   matmul(l.wv, a, T, s.v.data(), pool);
 
   // Rotary embedding at absolute positions; the cache keeps k after rotation.
-  for (int64_t t = 0; t < T; ++t) {
-    for (int64_t h = 0; h < n_q; ++h) rope_neox(&s.q[size_t(t * q_dim + h * hd)], hd, pos0 + t, c.rope_base);
-    for (int64_t h = 0; h < n_kv; ++h) {
-      float* k = &s.k[size_t(t * kv_dim + h * hd)];
-      rope_neox(k, hd, pos0 + t, c.rope_base);
-      std::copy(k, k + hd, cache.key(layer, h, pos0 + t));
-      const float* v = &s.v[size_t(t * kv_dim + h * hd)];
-      std::copy(v, v + hd, cache.value(layer, h, pos0 + t));
+  // seg_of[t]: the segment of batch row t.
+  s.seg_of.resize(size_t(T));
+  int64_t n_ctx = 0;  // the longest context, for the score buffers
+  for (size_t g = 0; g < segments.size(); ++g) {
+    const AttentionSegment& seg = segments[g];
+    KVCache& cache = *seg.cache;
+    n_ctx = std::max(n_ctx, seg.pos0 + seg.count);
+    for (int64_t i = 0; i < seg.count; ++i) {
+      const int64_t t = seg.first + i, pos = seg.pos0 + i;
+      s.seg_of[size_t(t)] = int32_t(g);
+      for (int64_t h = 0; h < n_q; ++h) rope_neox(&s.q[size_t(t * q_dim + h * hd)], hd, pos, c.rope_base);
+      for (int64_t h = 0; h < n_kv; ++h) {
+        float* k = &s.k[size_t(t * kv_dim + h * hd)];
+        rope_neox(k, hd, pos, c.rope_base);
+        std::copy(k, k + hd, cache.key(layer, h, pos));
+        const float* v = &s.v[size_t(t * kv_dim + h * hd)];
+        std::copy(v, v + hd, cache.value(layer, h, pos));
+      }
     }
   }
 
-  const int64_t n_ctx = pos0 + T;
-  const uint8_t* valid = cache.valid().data();
   const DotKernels& k = active_dot_kernels();  // the vector cap and exp
   s.scores.resize(size_t(pool.size() * n_ctx));
   pool.parallel_for(T * n_q, [&](int64_t begin, int64_t end, int thread) {
     float* p = &s.scores[size_t(thread * n_ctx)];
     for (int64_t i = begin; i < end; ++i) {
       const int64_t t = i / n_q, h = i % n_q, kv_head = h / q_per_kv;
-      const int64_t n_keys = pos0 + t + 1;  // causal: itself and everything before
+      const AttentionSegment& seg = segments[size_t(s.seg_of[size_t(t)])];
+      KVCache& cache = *seg.cache;
+      const uint8_t* valid = cache.valid().data();
+      const int64_t n_keys = seg.pos0 + (t - seg.first) + 1;  // causal: itself and everything before
       const float* q = &s.q[size_t(t * q_dim + h * hd)];
       // Masked keys (pad tokens) get exactly zero weight, as -1e30 does in the
       // reference's softmax.

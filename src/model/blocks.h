@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -16,12 +17,21 @@ struct AttentionScratch {
   std::vector<float> q, k, v;  // (T, n_heads*head_dim), (T, kv_dim), (T, kv_dim)
   std::vector<float> context;  // (T, n_heads*head_dim), heads concatenated
   std::vector<float> scores;   // per thread: (positions)
+  std::vector<int32_t> seg_of; // (T) each row's segment
 };
 
-// out (T, dim) = Attention(a) for the T tokens at positions pos0..pos0+T-1,
-// whose k and v it writes into the cache.
+// Rows [first, first + count) of a batch: one sequence's new tokens, at
+// positions pos0.. of its own cache.
+struct AttentionSegment {
+  int64_t first, count, pos0;
+  KVCache* cache;
+};
+
+// out (T, dim) = Attention(a) for the T tokens of the segments (which cover
+// rows 0..T-1 in order). Projections run over the whole batch; each token
+// attends within its own sequence, whose cache gets its k and v.
 void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, const float* a, int64_t T,
-                     int64_t pos0, KVCache& cache, ThreadPool& pool, AttentionScratch& s, float* out);
+                     std::span<const AttentionSegment> segments, ThreadPool& pool, AttentionScratch& s, float* out);
 
 struct MoeScratch {
   std::vector<float> router_probs;       // (T, n_experts)

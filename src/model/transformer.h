@@ -22,6 +22,14 @@ using TensorObserver =
 
 struct ForwardScratch;
 
+// One sequence's part of a batched forward pass: new tokens to append after
+// what its cache holds.
+struct SequenceStep {
+  std::span<const int32_t> tokens;
+  KVCache* cache = nullptr;
+  bool all_positions = false;  // logits for every new position, else the last only
+};
+
 class Transformer {
  public:
   explicit Transformer(const Model& model);
@@ -35,6 +43,16 @@ class Transformer {
   // range or a cache too small.
   void forward(std::span<const int32_t> tokens, KVCache& cache, ThreadPool& pool, bool all_positions,
                std::vector<float>& logits);
+
+  // Several sequences in one pass, each with its own cache (distinct caches):
+  // the matrix products and the experts run over all their tokens together,
+  // attention within each sequence. logits holds each step's rows in step
+  // order. A sequence's logits are bit-for-bit those it gets alone (the
+  // kernels give a token the same result whatever its batch), except with
+  // the checkpoint's int8 weights, whose decode kernels split the work
+  // differently for up to 4 tokens. Everything is checked before any cache
+  // changes.
+  void forward_batch(std::span<const SequenceStep> steps, ThreadPool& pool, std::vector<float>& logits);
 
   void set_observer(TensorObserver obs) { observer_ = std::move(obs); }
 

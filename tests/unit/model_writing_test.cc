@@ -11,12 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "engine/engine.h"
 #include "kernels/dequantize.h"
 #include "model/grok_gguf.h"
 #include "model/model.h"
 #include "model/quantize_model.h"
 #include "model/random_model.h"
+#include "model/transformer.h"
 #include "test_support.h"
 #include "tokenizer/tokenizer.h"
 
@@ -294,6 +296,97 @@ TEST(Quantize, FromHuggingFaceFolder) {
   EXPECT_EQ(as_f32.gguf->get_string("general.architecture"), "grok");
   EXPECT_EQ(logits_of(as_f32), ref);  // the same weights in GGUF: the same function
   EXPECT_LT(relative_error(ref, logits_of(load_model(q8))), 0.02);
+}
+
+}  // namespace
+}  // namespace grok
+
+namespace grok {
+namespace {
+
+// Continuous batching's promise: sequences of different lengths and
+// histories in one forward pass get, bit for bit, the logits each gets
+// alone, for every weight format whose kernels promise it.
+TEST(ForwardBatch, SequencesGetTheLogitsTheyGetAlone) {
+  RemoveAtEnd files;
+  for (DType type : {DType::F32, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K}) {
+    const Model m = load_model(files(write_random(cat("batch-", dtype_name(type)), wide_config(), type, 5)));
+    ThreadPool pool(3);
+    std::mt19937 rng(9);
+    auto tokens = [&](int n) {
+      std::vector<int32_t> ids(static_cast<size_t>(n));
+      for (auto& id : ids) id = int32_t(1 + rng() % uint32_t(m.config.vocab_size - 1));
+      return ids;
+    };
+    const std::vector<int32_t> history = tokens(5);  // sequence A's earlier tokens
+    std::vector<int32_t> a = tokens(1), b = tokens(7), c = tokens(1), a2 = tokens(1), b2 = tokens(1), c2 = tokens(1);
+    b[3] = 0;  // a pad token, masked within its own sequence only
+
+    // Alone: each sequence through its own pass.
+    Transformer alone(m);
+    std::vector<std::vector<float>> want;
+    std::vector<float> out;
+    {
+      KVCache ca(m.config, 16), cb(m.config, 16), cc(m.config, 16);
+      alone.forward(history, ca, pool, false, out);
+      for (auto [ids, cache, all] : {std::tuple{&a, &ca, false}, {&b, &cb, true}, {&c, &cc, false},
+                                     {&a2, &ca, false}, {&b2, &cb, false}, {&c2, &cc, false}}) {
+        alone.forward(*ids, *cache, pool, all, out);
+        want.push_back(out);
+      }
+    }
+
+    // Together: A decodes, B reads its prompt, C starts; then all three decode.
+    Transformer together(m);
+    KVCache ca(m.config, 16), cb(m.config, 16), cc(m.config, 16);
+    together.forward(history, ca, pool, false, out);
+    const SequenceStep first[] = {{a, &ca, false}, {b, &cb, true}, {c, &cc, false}};
+    together.forward_batch(first, pool, out);
+    const int64_t V = m.config.vocab_size;
+    ASSERT_EQ(out.size(), size_t((1 + 7 + 1) * V));
+    std::vector<float> got_a(out.begin(), out.begin() + V), got_b(out.begin() + V, out.begin() + 8 * V),
+        got_c(out.begin() + 8 * V, out.end());
+    EXPECT_EQ(got_a, want[0]) << dtype_name(type);
+    EXPECT_EQ(got_b, want[1]) << dtype_name(type);
+    EXPECT_EQ(got_c, want[2]) << dtype_name(type);
+    const SequenceStep second[] = {{a2, &ca, false}, {b2, &cb, false}, {c2, &cc, false}};
+    together.forward_batch(second, pool, out);
+    ASSERT_EQ(out.size(), size_t(3 * V));
+    for (int g = 0; g < 3; ++g)
+      EXPECT_EQ(std::vector<float>(out.begin() + g * V, out.begin() + (g + 1) * V), want[size_t(3 + g)])
+          << dtype_name(type) << " sequence " << g;
+    EXPECT_EQ(ca.length(), 7);
+    EXPECT_EQ(cb.length(), 8);
+    EXPECT_EQ(cc.length(), 2);
+  }
+}
+
+TEST(ForwardBatch, BadBatchesAreRefusedBeforeAnyCacheChanges) {
+  const Model m = builtin_model(300);
+  Transformer tf(m);
+  ThreadPool pool(2);
+  KVCache ca(m.config, 4), cb(m.config, 4);
+  const std::vector<int32_t> one = {5}, five = {1, 2, 3, 4, 5}, bad = {7, 9999};
+  std::vector<float> out;
+  auto refused = [&](std::span<const SequenceStep> steps, const std::string& what) {
+    try {
+      tf.forward_batch(steps, pool, out);
+      ADD_FAILURE() << "accepted: " << what;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(ca.length(), 0);
+    EXPECT_EQ(cb.length(), 0);
+  };
+  const SequenceStep shared[] = {{one, &ca, false}, {one, &ca, false}};
+  refused(shared, "sequences 0 and 1 share one KV cache");
+  const SequenceStep too_long[] = {{one, &ca, false}, {five, &cb, false}};
+  refused(too_long, "sequence 1: 5 positions do not fit the 4-position KV cache");
+  const SequenceStep bad_id[] = {{one, &ca, false}, {bad, &cb, false}};
+  refused(bad_id, "sequence 1: token id 9999 at position 1 is out of range");
+  const SequenceStep no_tokens[] = {{one, &ca, false}, {{}, &cb, false}};
+  refused(no_tokens, "sequence 1: no tokens");
+  refused({}, "no sequences");
 }
 
 }  // namespace
