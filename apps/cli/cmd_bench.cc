@@ -27,6 +27,7 @@ void run(const BenchArgs& a) {
                         {"isa", r.isa},
                         {"prompt_tokens", a.bench.prompt_tokens},
                         {"gen_tokens", a.bench.gen_tokens},
+                        {"batch", a.bench.batch},
                         {"repetitions", a.bench.repetitions},
                         {"prompt_tokens_per_s", r.prompt_tps},
                         {"gen_tokens_per_s", r.gen_tps},
@@ -44,6 +45,12 @@ void run(const BenchArgs& a) {
               pool.size(), r.isa.c_str());
   std::printf("pp%lld: %.2f tokens/s (median of %d)\n", (long long)a.bench.prompt_tokens, r.prompt_tps_median,
               a.bench.repetitions);
+  if (a.bench.batch > 1) {
+    std::printf("tg%lld x %lld sequences: %.2f tokens/s in all (median of %d)\n", (long long)a.bench.gen_tokens,
+                (long long)a.bench.batch, r.gen_tps_median, a.bench.repetitions);
+    std::printf("peak resident memory: %.0f MiB\n", r.peak_rss_mib);
+    return;
+  }
   std::printf("tg%lld: %.2f tokens/s (median of %d)\n", (long long)a.bench.gen_tokens, r.gen_tps_median,
               a.bench.repetitions);
   std::printf("weights per generated token: %.1f MiB -> %.2f GB/s, %.0f%% of measured memory read %.2f GB/s\n",
@@ -59,6 +66,10 @@ void register_bench(CLI::App& app) {
   add_model_options(cmd, a->model);
   cmd->add_option("-p,--prompt-tokens", a->bench.prompt_tokens, "prompt length (pp)")->capture_default_str();
   cmd->add_option("-n,--gen-tokens", a->bench.gen_tokens, "generated tokens (tg)")->capture_default_str();
+  cmd->add_option("-b,--batch", a->bench.batch,
+                  "sequences generating together (one forward pass per step); tg is then their tokens/s in all")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t(1), int64_t(4096)));
   cmd->add_option("-r,--repetitions", a->bench.repetitions, "repetitions; medians are reported")
       ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option_function<uint64_t>(

@@ -83,7 +83,8 @@ double measure_read_bandwidth(ThreadPool& pool, uint64_t bytes, int repetitions)
 BenchResult run_bench(const Model& m, ThreadPool& pool, const BenchOptions& opt,
                       const std::function<void(const std::string&)>& progress) {
   const GrokConfig& c = m.config;
-  if (opt.prompt_tokens < 0 || opt.gen_tokens < 0 || opt.repetitions < 1) fail("bench: invalid sizes");
+  if (opt.prompt_tokens < 0 || opt.gen_tokens < 0 || opt.repetitions < 1 || opt.batch < 1)
+    fail("bench: invalid sizes");
   if (std::max(opt.prompt_tokens, opt.gen_tokens) > c.context_length)
     fail("bench: ", std::max(opt.prompt_tokens, opt.gen_tokens), " tokens exceed the model's context of ",
          c.context_length);
@@ -118,19 +119,29 @@ BenchResult run_bench(const Model& m, ThreadPool& pool, const BenchOptions& opt,
       progress(cat("pp", opt.prompt_tokens, " #", rep + 1, ": ", r.prompt_tps.back(), " tokens/s"));
     }
     if (opt.gen_tokens > 0) {
-      KVCache cache(c, opt.gen_tokens);
-      const auto ids = random_tokens(opt.gen_tokens);
+      // batch sequences, each with its own cache and tokens, one forward per step.
+      std::vector<KVCache> caches;
+      std::vector<std::vector<int32_t>> ids;
+      for (int64_t g = 0; g < opt.batch; ++g) {
+        caches.emplace_back(c, opt.gen_tokens);
+        ids.push_back(random_tokens(opt.gen_tokens));
+      }
+      std::vector<SequenceStep> steps(size_t(opt.batch));
       const auto t0 = Clock::now();
-      for (int64_t i = 0; i < opt.gen_tokens; ++i) tf.forward(std::span(&ids[size_t(i)], 1), cache, pool, false, logits);
+      for (int64_t i = 0; i < opt.gen_tokens; ++i) {
+        for (int64_t g = 0; g < opt.batch; ++g) steps[size_t(g)] = {std::span(&ids[size_t(g)][size_t(i)], 1), &caches[size_t(g)]};
+        tf.forward_batch(steps, pool, logits);
+      }
       const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
-      r.gen_tps.push_back(double(opt.gen_tokens) / sec);
-      progress(cat("tg", opt.gen_tokens, " #", rep + 1, ": ", r.gen_tps.back(), " tokens/s"));
+      r.gen_tps.push_back(double(opt.gen_tokens * opt.batch) / sec);
+      progress(cat("tg", opt.gen_tokens, opt.batch > 1 ? cat(" x ", opt.batch, " sequences") : "", " #", rep + 1, ": ",
+                   r.gen_tps.back(), " tokens/s"));
     }
   }
   r.prompt_tps_median = median(r.prompt_tps);
   r.gen_tps_median = median(r.gen_tps);
   r.weight_bytes_per_token = weight_bytes_per_token(m);
-  r.weight_gbps = double(r.weight_bytes_per_token) * r.gen_tps_median / 1e9;
+  if (opt.batch == 1) r.weight_gbps = double(r.weight_bytes_per_token) * r.gen_tps_median / 1e9;
   // Before the bandwidth probe, whose buffer would count as resident too.
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);

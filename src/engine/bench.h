@@ -16,16 +16,17 @@ namespace grok {
 struct BenchOptions {
   int64_t prompt_tokens = 512;  // pp: one batched forward of this many tokens
   int64_t gen_tokens = 128;     // tg: this many single-token forwards
+  int64_t batch = 1;            // tg: sequences decoding together, one token each per forward
   int repetitions = 5;
   uint64_t seed = 1;
   uint64_t probe_bytes = uint64_t(1) << 30;  // memory-bandwidth probe buffer (far above cache sizes)
 };
 
 struct BenchResult {
-  std::vector<double> prompt_tps, gen_tps;  // per repetition
+  std::vector<double> prompt_tps, gen_tps;  // per repetition; gen counts every sequence's tokens
   double prompt_tps_median = 0, gen_tps_median = 0;
   uint64_t weight_bytes_per_token = 0;  // bytes of weights one generated token reads
-  double weight_gbps = 0;               // weight_bytes_per_token × gen tokens/s
+  double weight_gbps = 0;               // weight_bytes_per_token × gen tokens/s (batch 1 only)
   double memory_read_gbps = 0;          // measured on this machine, same threads
   double peak_rss_mib = 0;
   std::string isa;

@@ -180,6 +180,17 @@ TEST(Cli, BenchReportsEveryFieldAsJson) {
             4u * (412 * 64 + 64 + 2 * (2 * 64 * 64 + 2 * 32 * 64 + 8 * 64 + 4 * 64 + 2 * 3 * 64 * 128)));
 }
 
+TEST(Cli, BenchBatchedGeneration) {
+  const Result r = grok("bench -p 4 -n 3 -b 5 -r 1 -t 2 --probe-mib 8 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["batch"].get<int>(), 5);
+  EXPECT_GT(j["gen_tokens_per_s_median"].get<double>(), 0);
+  const Result bad = grok("bench -b 0");  // refused by the option parser, naming the option
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("--batch"), std::string::npos) << bad.err;
+}
+
 TEST(CliErrors, MissingAndTruncatedFiles) {
   expect_clear_error(grok("logits -m /nonexistent.gguf --tokens 1 -o x.npy"), {"/nonexistent.gguf"});
   const std::string good = write_tiny_gguf("trunc-src");
