@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "engine/stop_strings.h"
+#include "engine/generation.h"
 
 namespace grok {
 
@@ -71,59 +71,15 @@ std::vector<float> Engine::logits(std::span<const int32_t> ids, bool all_positio
 GenerateResult Engine::generate(std::vector<int32_t> prompt, const GenerateOptions& opt,
                                 const std::function<void(const TokenEvent&)>& on_token) {
   using Clock = std::chrono::steady_clock;
-  const GrokConfig& c = model_.config;
-  if (prompt.empty()) fail("the prompt is empty (it has no tokens)");
-  if (opt.max_tokens < 0) fail("--max-tokens must not be negative");
-  const int64_t need = int64_t(prompt.size()) + opt.max_tokens;
-  if (need > c.context_length)
-    fail("the prompt (", prompt.size(), " tokens) plus up to ", opt.max_tokens,
-         " generated tokens exceeds the model's context of ", c.context_length,
-         " tokens; shorten the prompt or lower --max-tokens");
-
-  GenerateResult res;
-  res.prompt_ids = prompt;
-  res.finish_reason = "length";
-  KVCache cache(c, need);
-  Sampler sampler(opt.sampling);
-  StreamDecoder decoder(tokenizer());
-  StopStringFilter stops(opt.stop);
+  Generation g(model_.config, tokenizer(), std::move(prompt), opt);
   std::vector<float> logits;
-
   auto t0 = Clock::now();
-  transformer_.forward(prompt, cache, pool_, /*all_positions=*/false, logits);
-  res.prompt_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-
+  transformer_.forward(g.pending(), g.cache(), pool_, /*all_positions=*/false, logits);
+  const double prompt_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   t0 = Clock::now();
-  for (int64_t step = 0; step < opt.max_tokens; ++step) {
-    const SampledToken tok = sampler.sample(logits, opt.top_probs);
-    res.ids.push_back(tok.id);
-    if (tok.id == c.eos_id) {
-      res.finish_reason = "eos";
-      break;
-    }
-    TokenEvent ev{tok.id, "", tok.prob, tok.top};
-    const bool stopped = stops.push(decoder.push(tok.id), ev.text);
-    res.text += ev.text;
-    if (on_token) on_token(ev);
-    if (stopped) {
-      res.finish_reason = "stop";
-      break;
-    }
-    if (step + 1 < opt.max_tokens) {
-      const int32_t next = tok.id;
-      transformer_.forward(std::span<const int32_t>(&next, 1), cache, pool_, false, logits);
-    }
-  }
-  if (res.finish_reason != "stop") {
-    // Whatever the decoder and the stop filter still hold is final text now.
-    std::string tail;
-    stops.push(decoder.finish(), tail);
-    tail += stops.flush();
-    if (!tail.empty()) {
-      res.text += tail;
-      if (on_token) on_token(TokenEvent{-1, tail, 0, {}});
-    }
-  }
+  while (g.advance(logits, on_token)) transformer_.forward(g.pending(), g.cache(), pool_, false, logits);
+  GenerateResult res = std::move(g.result());
+  res.prompt_seconds = prompt_seconds;
   res.generate_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return res;
 }

@@ -1,0 +1,83 @@
+#include "engine/generation.h"
+
+#include "core/error.h"
+
+namespace grok {
+namespace {
+
+int64_t checked_capacity(const GrokConfig& c, const std::vector<int32_t>& prompt, const GenerateOptions& opt) {
+  if (prompt.empty()) fail("the prompt is empty (it has no tokens)");
+  if (opt.max_tokens < 0) fail("--max-tokens must not be negative");
+  const int64_t need = int64_t(prompt.size()) + opt.max_tokens;
+  if (need > c.context_length)
+    fail("the prompt (", prompt.size(), " tokens) plus up to ", opt.max_tokens,
+         " generated tokens exceeds the model's context of ", c.context_length,
+         " tokens; shorten the prompt or lower --max-tokens");
+  return need;
+}
+
+}  // namespace
+
+Generation::Generation(const GrokConfig& config, const Tokenizer& tokenizer, std::vector<int32_t> prompt,
+                       const GenerateOptions& options)
+    : options_(options),
+      eos_id_(config.eos_id),
+      cache_(config, checked_capacity(config, prompt, options)),
+      sampler_(options.sampling),
+      decoder_(tokenizer),
+      stops_(options.stop) {
+  result_.prompt_ids = std::move(prompt);
+  result_.finish_reason = "length";
+}
+
+std::span<const int32_t> Generation::pending() const {
+  if (done_) return {};
+  if (!prompt_done_) return result_.prompt_ids;
+  return std::span<const int32_t>(&next_, 1);
+}
+
+bool Generation::advance(std::span<const float> logits, const std::function<void(const TokenEvent&)>& on_token) {
+  if (done_) fail("generation: advanced after it finished");
+  prompt_done_ = true;
+  if (int64_t(result_.ids.size()) >= options_.max_tokens) {  // max_tokens 0
+    finish(on_token);
+    return false;
+  }
+  row_.assign(logits.begin(), logits.end());
+  const SampledToken tok = sampler_.sample(row_, options_.top_probs);
+  result_.ids.push_back(tok.id);
+  if (tok.id == eos_id_) {
+    result_.finish_reason = "eos";
+    finish(on_token);
+    return false;
+  }
+  TokenEvent ev{tok.id, "", tok.prob, tok.top};
+  const bool stopped = stops_.push(decoder_.push(tok.id), ev.text);
+  result_.text += ev.text;
+  if (on_token) on_token(ev);
+  if (stopped) {
+    result_.finish_reason = "stop";  // the text after the stop string is dropped
+    done_ = true;
+    return false;
+  }
+  if (int64_t(result_.ids.size()) >= options_.max_tokens) {
+    finish(on_token);
+    return false;
+  }
+  next_ = tok.id;
+  return true;
+}
+
+void Generation::finish(const std::function<void(const TokenEvent&)>& on_token) {
+  done_ = true;
+  // Whatever the decoder and the stop filter still hold is final text now.
+  std::string tail;
+  stops_.push(decoder_.finish(), tail);
+  tail += stops_.flush();
+  if (!tail.empty()) {
+    result_.text += tail;
+    if (on_token) on_token(TokenEvent{-1, tail, 0, {}});
+  }
+}
+
+}  // namespace grok
