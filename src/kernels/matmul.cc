@@ -169,15 +169,6 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
   }
 }
 
-void gelu_mul(float* h, const float* v, int64_t n, ThreadPool& pool) {
-  const DotKernels& k = active_dot_kernels();
-  constexpr int64_t kChunk = 4096;  // a few microseconds: smaller is not worth a pool call
-  if (n <= kChunk) return k.gelu_mul(h, v, n);
-  pool.parallel_for((n + kChunk - 1) / kChunk, [&](int64_t b, int64_t e, int) {
-    k.gelu_mul(h + b * kChunk, v + b * kChunk, std::min(n, e * kChunk) - b * kChunk);
-  });
-}
-
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
   std::vector<float> row(size_t(w.cols));
   for (int64_t r = 0; r < w.rows; ++r) {

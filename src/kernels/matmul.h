@@ -19,8 +19,4 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
 // Obviously-right version for tests: dequantise, accumulate in double.
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y);
 
-// h[i] = gelu_tanh(h[i])·v[i] for i < n, with the active ISA's vector code,
-// split over the pool when long (a prompt's expert activations).
-void gelu_mul(float* h, const float* v, int64_t n, ThreadPool& pool);
-
 }  // namespace grok

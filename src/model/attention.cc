@@ -3,9 +3,9 @@
 #include <cmath>
 #include <limits>
 
-#include "kernels/cpu/dot.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "kernels/vector_ops.h"
 #include "model/blocks.h"
 
 namespace grok {
@@ -44,7 +44,6 @@ void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, 
     }
   }
 
-  const DotKernels& k = active_dot_kernels();  // the vector cap and exp
   s.scores.resize(size_t(pool.size() * n_ctx));
   pool.parallel_for(T * n_q, [&](int64_t begin, int64_t end, int thread) {
     float* p = &s.scores[size_t(thread * n_ctx)];
@@ -59,11 +58,11 @@ void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, 
       // reference's softmax.
       for (int64_t j = 0; j < n_keys; ++j)
         p[j] = valid[j] ? dot(q, cache.key(layer, kv_head, j), hd) * c.attn_scale : 0.0f;
-      k.soft_cap(p, n_keys, c.attn_cap);
+      soft_cap(p, n_keys, c.attn_cap);
       float mx = -std::numeric_limits<float>::infinity();
       for (int64_t j = 0; j < n_keys; ++j)
         if (valid[j]) mx = std::max(mx, p[j]);
-      if (mx > -std::numeric_limits<float>::infinity()) k.exp_shifted(p, n_keys, mx);
+      if (mx > -std::numeric_limits<float>::infinity()) exp_shifted(p, n_keys, mx);
       double sum = 0;
       for (int64_t j = 0; j < n_keys; ++j) {
         if (!valid[j]) p[j] = 0.0f;

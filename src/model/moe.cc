@@ -6,6 +6,7 @@
 
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "kernels/vector_ops.h"
 #include "model/blocks.h"
 
 namespace grok {

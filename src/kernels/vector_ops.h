@@ -1,0 +1,22 @@
+// Element-wise vector functions of the model through the CPU's best kernels
+// (kernels/cpu/vec_math.h): the experts' gated GELU, attention's logit cap
+// and softmax exponentials.
+#pragma once
+
+#include <cstdint>
+
+#include "core/thread_pool.h"
+
+namespace grok {
+
+// h[i] = gelu_tanh(h[i])·v[i] for i < n, split over the pool when long (a
+// prompt's expert activations).
+void gelu_mul(float* h, const float* v, int64_t n, ThreadPool& pool);
+
+// p[i] = cap·tanh(p[i]/cap) for i < n.
+void soft_cap(float* p, int64_t n, float cap);
+
+// p[i] = e^(p[i] - shift) for i < n (softmax numerators).
+void exp_shifted(float* p, int64_t n, float shift);
+
+}  // namespace grok
