@@ -23,6 +23,8 @@ struct BatchRequest {
   std::function<void(const GenerateResult&)> on_done;  // once; finish_reason "cancelled" if cancelled
 };
 
+// One thread drives it: submit, cancel and step must not be called from
+// inside a request's callbacks (the server will queue such calls).
 class BatchGenerator {
  public:
   // At most max_batch generations share a pass; the rest wait in order.
