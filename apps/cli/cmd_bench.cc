@@ -34,10 +34,11 @@ void run(const BenchArgs& a) {
                         {"prompt_tokens_per_s_median", r.prompt_tps_median},
                         {"gen_tokens_per_s_median", r.gen_tps_median},
                         {"weight_bytes_per_token", r.weight_bytes_per_token},
-                        {"weight_gb_per_s", r.weight_gbps},
                         {"memory_read_gb_per_s", r.memory_read_gbps},
-                        {"weight_bandwidth_share", bw_share},
                         {"peak_rss_mib", r.peak_rss_mib}};
+    // A batch reads more experts per step than one token does: no per-token figure.
+    j["weight_gb_per_s"] = a.bench.batch == 1 ? nlohmann::json(r.weight_gbps) : nlohmann::json();
+    j["weight_bandwidth_share"] = a.bench.batch == 1 ? nlohmann::json(bw_share) : nlohmann::json();
     std::printf("%s\n", j.dump(2).c_str());
     return;
   }

@@ -186,6 +186,7 @@ TEST(Cli, BenchBatchedGeneration) {
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["batch"].get<int>(), 5);
   EXPECT_GT(j["gen_tokens_per_s_median"].get<double>(), 0);
+  EXPECT_TRUE(j["weight_bandwidth_share"].is_null());  // per-token bandwidth means nothing for a batch
   const Result bad = grok("bench -b 0");  // refused by the option parser, naming the option
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.err.find("--batch"), std::string::npos) << bad.err;

@@ -440,21 +440,44 @@ TEST_P(DotKernelsTest, KQuantDotsMatchTheScalarKernels) {
       }
 }
 
+// A random K-quant matrix (one byte past an aligned address) and tokens,
+// with the double reference and what the tolerance needs.
+struct KQuantCase {
+  KQuantCase(DType t, int64_t rows_, int64_t cols_, int64_t tokens_, bool random_bytes, std::mt19937& rng)
+      : rows(rows_), cols(cols_), tokens(tokens_), nb(cols_ / 32),
+        bytes(k_quant_rows(t, rows_, cols_, random_bytes, rng)),
+        w{t, rows_, cols_, bytes.data() + 1, dtype_bytes(t, cols_)},
+        mag(k_quant_magnitudes(t, w.data, rows_, cols_)),
+        x(random_vec(size_t(tokens_ * cols_), rng)),
+        xq(size_t(tokens_ * nb)),
+        y_ref(size_t(tokens_ * rows_)),
+        name(cat(dtype_name(t), random_bytes ? " random bytes " : " ", rows_, "x", cols_)) {
+    quantize_act_scalar(x.data(), xq.data(), tokens * nb);  // every ISA gives these blocks
+    matmul_reference(w, x.data(), tokens, y_ref.data());
+  }
+  KQuantCase(const KQuantCase&) = delete;  // w points into bytes
+
+  // Every output within k_quant_tolerance of the double reference.
+  void expect_close(const std::vector<float>& y) const {
+    for (int64_t tk = 0; tk < tokens; ++tk)
+      for (int64_t r = 0; r < rows; ++r) {
+        const double tol = k_quant_tolerance(&mag[size_t(r * cols)], &x[size_t(tk * cols)], &xq[size_t(tk * nb)], cols);
+        ASSERT_NEAR(y[size_t(tk * rows + r)], y_ref[size_t(tk * rows + r)], tol)
+            << name << " token " << tk << " of " << tokens << ", row " << r;
+      }
+  }
+
+  int64_t rows, cols, tokens, nb;
+  std::vector<std::byte> bytes;
+  WeightMatrix w;
+  std::vector<float> mag, x;
+  std::vector<BlockQ16Act> xq;
+  std::vector<float> y_ref;
+  std::string name;
+};
+
 // Every ISA's K-quant tiles, run as matmul runs them, against the double
 // reference; matmul itself (the active ISA, several threads) below.
-// Every output within k_quant_tolerance of the double reference.
-void expect_k_quant_close(const std::vector<float>& y, const std::vector<float>& y_ref, const std::vector<float>& mag,
-                          const std::vector<float>& x, const std::vector<BlockQ16Act>& xq, int64_t rows, int64_t cols,
-                          int64_t tokens, const std::string& what) {
-  const int64_t nb = cols / 32;
-  for (int64_t tk = 0; tk < tokens; ++tk)
-    for (int64_t r = 0; r < rows; ++r) {
-      const double tol = k_quant_tolerance(&mag[size_t(r * cols)], &x[size_t(tk * cols)], &xq[size_t(tk * nb)], cols);
-      ASSERT_NEAR(y[size_t(tk * rows + r)], y_ref[size_t(tk * rows + r)], tol)
-          << what << " token " << tk << " of " << tokens << ", row " << r;
-    }
-}
-
 TEST_P(DotKernelsTest, KQuantTilesMatchTheDoubleReference) {
   const DotKernels& k = dot_kernels(GetParam());
   std::mt19937 rng(15);
@@ -462,22 +485,14 @@ TEST_P(DotKernelsTest, KQuantTilesMatchTheDoubleReference) {
     for (bool random_bytes : {false, true})
       for (auto [rows, cols] : {std::pair{int64_t(1), int64_t(256)}, {6, 768}, {37, 2048}})
         for (int64_t tokens : {1, 3, 5}) {
-          const auto bytes = k_quant_rows(t, rows, cols, random_bytes, rng);
-          const WeightMatrix w{t, rows, cols, bytes.data() + 1, dtype_bytes(t, cols)};
-          const auto mag = k_quant_magnitudes(t, w.data, rows, cols);
-          const auto x = random_vec(size_t(tokens * cols), rng);
-          const int64_t nb = cols / 32;
-          std::vector<BlockQ16Act> xq(size_t(tokens * nb));
-          k.quantize_act(x.data(), xq.data(), tokens * nb);
-          std::vector<float> y(size_t(tokens * rows), NAN), y_ref(y.size());
+          const KQuantCase c(t, rows, cols, tokens, random_bytes, rng);
+          std::vector<float> y(size_t(tokens * rows), NAN);
           auto tile = t == DType::Q4_K ? k.q4_k_tile : k.q6_k_tile;
           for (int64_t r = 0; r < rows; r += kTileRows)
             for (int64_t tk = 0; tk < tokens; tk += kTileTokens)
-              tile(w.row(r), w.row_bytes, int(std::min<int64_t>(kTileRows, rows - r)), xq.data() + tk * nb,
-                   int(std::min<int64_t>(kTileTokens, tokens - tk)), nb, &y[size_t(tk * rows + r)], rows);
-          matmul_reference(w, x.data(), tokens, y_ref.data());
-          expect_k_quant_close(y, y_ref, mag, x, xq, rows, cols, tokens,
-                               cat(dtype_name(t), random_bytes ? " random bytes " : " ", rows, "x", cols));
+              tile(c.w.row(r), c.w.row_bytes, int(std::min<int64_t>(kTileRows, rows - r)), c.xq.data() + tk * c.nb,
+                   int(std::min<int64_t>(kTileTokens, tokens - tk)), c.nb, &y[size_t(tk * rows + r)], rows);
+          c.expect_close(y);
         }
 }
 
@@ -488,18 +503,10 @@ TEST(MatmulKQuant, MatchesDoubleReference) {
     for (bool random_bytes : {false, true})
       for (auto [rows, cols] : {std::pair{int64_t(1), int64_t(256)}, {37, 512}, {130, 1024}, {20, 6144}})
         for (int64_t tokens : {1, 3, 5}) {
-          const auto bytes = k_quant_rows(t, rows, cols, random_bytes, rng);
-          const WeightMatrix w{t, rows, cols, bytes.data() + 1, dtype_bytes(t, cols)};
-          const auto mag = k_quant_magnitudes(t, w.data, rows, cols);
-          const auto x = random_vec(size_t(tokens * cols), rng);
-          const int64_t nb = cols / 32;
-          std::vector<BlockQ16Act> xq(size_t(tokens * nb));
-          quantize_act_scalar(x.data(), xq.data(), tokens * nb);  // the blocks matmul uses, for the tolerance
-          std::vector<float> y(size_t(tokens * rows)), y_ref(y.size());
-          matmul(w, x.data(), tokens, y.data(), pool);
-          matmul_reference(w, x.data(), tokens, y_ref.data());
-          expect_k_quant_close(y, y_ref, mag, x, xq, rows, cols, tokens,
-                               cat(dtype_name(t), random_bytes ? " random bytes " : " ", rows, "x", cols));
+          const KQuantCase c(t, rows, cols, tokens, random_bytes, rng);
+          std::vector<float> y(size_t(tokens * rows));
+          matmul(c.w, c.x.data(), tokens, y.data(), pool);
+          c.expect_close(y);
         }
 }
 

@@ -126,9 +126,9 @@ float row_dot(const std::byte* w, const BlockQ16Act* x, int64_t nb) {
   return y;
 }
 
-// Full 4 × 4 tiles where possible; decode and the edges one (row, token) at
-// a time (several rows per call stream slower here: each row is a separate
-// memory stream).
+// Groups of 4 rows × 4 tokens where possible (as two 2 × 4 tiles); decode
+// and the edges one (row, token) at a time (several rows per call stream
+// slower here: each row is a separate memory stream).
 template <typename W>
 void tile(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ16Act* x, int tokens, int64_t nb, float* y,
           int64_t y_stride) {

@@ -1,11 +1,10 @@
 // Element-wise transcendental functions on SIMD vectors, written once for
 // every ISA: each dot_<isa>.cc instantiates them with its vector type and
 // compiles them with its own flags. Hand-written because the model needs
-// only exp (for the tanh-GELU), and libm's scalar tanhf was a quarter of a
-// prompt's time.
+// only exp and tanh (GELU, attention's cap and softmax), and libm's scalar
+// tanhf was a quarter of a prompt's time.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -52,30 +51,32 @@ struct VecMath {
     return V::select_lt(a, V::splat(0.625f), small, large);
   }
 
-  // Applies f to p[0..n), the tail through the same vector code on a padded
-  // copy (every element gets the same arithmetic wherever it lies).
+  // p[i] = f(p[i], q[i]) for i < n, the tail through the same vector code
+  // on a padded copy (every element gets the same arithmetic wherever it
+  // lies). One-input functions pass p as q and ignore it.
   template <typename Fn>
-  static void apply(float* p, int64_t n, Fn f) {
+  static void apply(float* p, const float* q, int64_t n, Fn f) {
     int64_t i = 0;
-    for (; i + V::kWidth <= n; i += V::kWidth) V::store(p + i, f(V::load(p + i)));
+    for (; i + V::kWidth <= n; i += V::kWidth) V::store(p + i, f(V::load(p + i), V::load(q + i)));
     if (i == n) return;
-    float t[V::kWidth] = {};
+    float tp[V::kWidth] = {}, tq[V::kWidth] = {};
     const size_t rest = size_t(n - i) * sizeof(float);
-    std::memcpy(t, p + i, rest);
-    V::store(t, f(V::load(t)));
-    std::memcpy(p + i, t, rest);
+    std::memcpy(tp, p + i, rest);
+    std::memcpy(tq, q + i, rest);
+    V::store(tp, f(V::load(tp), V::load(tq)));
+    std::memcpy(p + i, tp, rest);
   }
 
   // Attention's logit cap: p = cap·tanh(p/cap).
   static void soft_cap(float* p, int64_t n, float cap) {
     const F c = V::splat(cap);
-    apply(p, n, [&](F v) { return V::mul(c, tanh(V::div(v, c))); });
+    apply(p, p, n, [&](F v, F) { return V::mul(c, tanh(V::div(v, c))); });
   }
 
   // Softmax numerators: p = e^(p - shift).
   static void exp_shifted(float* p, int64_t n, float shift) {
     const F minus_shift = V::splat(-shift);
-    apply(p, n, [&](F v) { return exp(V::add(v, minus_shift)); });
+    apply(p, p, n, [&](F v, F) { return exp(V::add(v, minus_shift)); });
   }
 
   // tanh-GELU as x / (1 + e^(-2u)), u = sqrt(2/π)·(x + 0.044715·x³): the
@@ -86,17 +87,9 @@ struct VecMath {
     return V::div(x, V::add(V::splat(1.0f), exp(V::mul(u, V::splat(-2.0f)))));
   }
 
-  // h[i] = gelu(h[i])·v[i] (the tail as in apply).
+  // h[i] = gelu(h[i])·v[i].
   static void gelu_mul(float* h, const float* v, int64_t n) {
-    int64_t i = 0;
-    for (; i + V::kWidth <= n; i += V::kWidth) V::store(h + i, V::mul(gelu(V::load(h + i)), V::load(v + i)));
-    if (i == n) return;
-    float th[V::kWidth] = {}, tv[V::kWidth] = {};
-    const size_t rest = size_t(n - i) * sizeof(float);
-    std::memcpy(th, h + i, rest);
-    std::memcpy(tv, v + i, rest);
-    V::store(th, V::mul(gelu(V::load(th)), V::load(tv)));
-    std::memcpy(h + i, th, rest);
+    apply(h, v, n, [](F a, F b) { return V::mul(gelu(a), b); });
   }
 };
 
