@@ -17,7 +17,9 @@ struct BenchArgs {
 void run(const BenchArgs& a) {
   const Model m = load_model_for(a.model);
   ThreadPool pool(a.model.threads);
-  const BenchResult r = run_bench(m, pool, a.bench, [&](const std::string& line) {
+  BenchOptions options = a.bench;
+  options.repack = !a.model.no_repack;
+  const BenchResult r = run_bench(m, pool, options, [&](const std::string& line) {
     if (!a.json) std::fprintf(stderr, "  %s\n", line.c_str());
   });
   const double bw_share = r.memory_read_gbps > 0 ? r.weight_gbps / r.memory_read_gbps : 0;
@@ -35,7 +37,8 @@ void run(const BenchArgs& a) {
                         {"gen_tokens_per_s_median", r.gen_tps_median},
                         {"weight_bytes_per_token", r.weight_bytes_per_token},
                         {"memory_read_gb_per_s", r.memory_read_gbps},
-                        {"peak_rss_mib", r.peak_rss_mib}};
+                        {"peak_rss_mib", r.peak_rss_mib},
+                        {"repacked_bytes", r.packed_bytes}};
     // A batch reads more experts per step than one token does: no per-token figure.
     j["weight_gb_per_s"] = a.bench.batch == 1 ? nlohmann::json(r.weight_gbps) : nlohmann::json();
     j["weight_bandwidth_share"] = a.bench.batch == 1 ? nlohmann::json(bw_share) : nlohmann::json();

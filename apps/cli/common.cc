@@ -21,6 +21,9 @@ void add_model_options(CLI::App* cmd, ModelArgs& args) {
                   "int8 weights (ckpt-0, int8 GGUF): 'exact' uses int8·scale as it is (default), 'bf16' rounds "
                   "each weight to bf16 first, as xAI's reference does")
       ->check(CLI::IsMember({"exact", "bf16"}));
+  cmd->add_flag("--no-repack", args.no_repack,
+                "use Q8_0/Q4_0 weights in the file's layout instead of a faster copy in memory (the copy is the "
+                "same size as those weights; results differ only by float rounding)");
 }
 
 std::function<void(int64_t, int64_t)> load_progress_printer() {
@@ -62,7 +65,17 @@ std::unique_ptr<Engine> open_engine(const ModelArgs& args, bool need_tokenizer) 
       need_tokenizer ? std::optional<Tokenizer>(tokenizer_for(model, args.tokenizer)) : find_tokenizer(model, args.tokenizer);
   if (tok)
     for (const std::string& w : tok->warnings()) std::fprintf(stderr, "grok: warning: %s\n", w.c_str());
-  return std::make_unique<Engine>(std::move(model), std::move(tok), args.threads);
+  const auto start = std::chrono::steady_clock::now();
+  auto engine = std::make_unique<Engine>(std::move(model), std::move(tok), args.threads, !args.no_repack);
+  // Repacking streams the whole model once: worth a line for big ones.
+  const PackReport& pack = engine->pack_report();
+  if (pack.skipped && pack.matrices == 0 && std::string_view(pack.skipped).find("memory") != std::string_view::npos)
+    std::fprintf(stderr, "grok: note: %s\n", pack.skipped);
+  if (pack.bytes >= (uint64_t(1) << 30))
+    std::fprintf(stderr, "grok: repacked %.1f GiB of weights for the CPU kernels in %.1f s\n",
+                 double(pack.bytes) / double(uint64_t(1) << 30),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return engine;
 }
 
 std::vector<int32_t> parse_id_list(const std::string& text) {

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "kernels/cpu/isa.h"
+#include "model/pack_weights.h"
 #include "model/transformer.h"
 
 namespace grok {
@@ -80,9 +81,9 @@ double measure_read_bandwidth(ThreadPool& pool, uint64_t bytes, int repetitions)
   return median(gbps);
 }
 
-BenchResult run_bench(const Model& m, ThreadPool& pool, const BenchOptions& opt,
+BenchResult run_bench(const Model& model, ThreadPool& pool, const BenchOptions& opt,
                       const std::function<void(const std::string&)>& progress) {
-  const GrokConfig& c = m.config;
+  const GrokConfig& c = model.config;
   if (opt.prompt_tokens < 0 || opt.gen_tokens < 0 || opt.repetitions < 1 || opt.batch < 1)
     fail("bench: invalid sizes");
   if (std::max(opt.prompt_tokens, opt.gen_tokens) > c.context_length)
@@ -90,8 +91,10 @@ BenchResult run_bench(const Model& m, ThreadPool& pool, const BenchOptions& opt,
          c.context_length);
   BenchResult r;
   r.isa = std::string(isa_name(active_isa()));
-  volatile uint64_t sink = pre_read(*m.store);
+  volatile uint64_t sink = pre_read(*model.store);
   (void)sink;
+  Model m = model;  // shares the weights; only the matrix views are copied
+  if (opt.repack) r.packed_bytes = pack_weights(m, pool).bytes;
 
   std::mt19937 rng(uint32_t(opt.seed));
   auto random_tokens = [&](int64_t n) {

@@ -20,6 +20,7 @@ struct BenchOptions {
   int repetitions = 5;
   uint64_t seed = 1;
   uint64_t probe_bytes = uint64_t(1) << 30;  // memory-bandwidth probe buffer (far above cache sizes)
+  bool repack = true;  // as Engine does (model/pack_weights.h)
 };
 
 struct BenchResult {
@@ -30,6 +31,7 @@ struct BenchResult {
   double memory_read_gbps = 0;          // measured on this machine, same threads
   double peak_rss_mib = 0;
   std::string isa;
+  uint64_t packed_bytes = 0;  // weights repacked for the CPU kernels
 };
 
 // Bytes of weights a single decoded token reads: attention, router and norms

@@ -41,8 +41,10 @@ Tokenizer tokenizer_for(const Model& model, const std::string& override_path) {
   return std::move(*tok);
 }
 
-Engine::Engine(Model model, std::optional<Tokenizer> tokenizer, int threads)
-    : model_(std::move(model)), tokenizer_(std::move(tokenizer)), pool_(threads), transformer_(model_) {}
+Engine::Engine(Model model, std::optional<Tokenizer> tokenizer, int threads, bool repack)
+    : model_(std::move(model)), tokenizer_(std::move(tokenizer)), pool_(threads), transformer_(model_) {
+  if (repack) pack_report_ = pack_weights(model_, pool_);  // the transformer holds references: it sees the packed matrices
+}
 
 const Tokenizer& Engine::tokenizer() const {
   if (!tokenizer_)

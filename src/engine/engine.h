@@ -13,6 +13,7 @@
 
 #include "core/thread_pool.h"
 #include "model/model.h"
+#include "model/pack_weights.h"
 #include "model/transformer.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
@@ -56,7 +57,9 @@ struct GenerateResult {
 class Engine {
  public:
   // Without a tokenizer the engine works on token ids only.
-  Engine(Model model, std::optional<Tokenizer> tokenizer, int threads);
+  // `repack`: copy Q8_0 / Q4_0 matrices into the CPU kernels' faster layout
+  // (model/pack_weights.h); off, every weight is used in place from the file.
+  Engine(Model model, std::optional<Tokenizer> tokenizer, int threads, bool repack = true);
 
   const Model& model() const { return model_; }
   // Throws grok::Error when the engine has no tokenizer.
@@ -72,12 +75,15 @@ class Engine {
   std::vector<float> logits(std::span<const int32_t> ids, bool all_positions);
 
   void set_observer(TensorObserver obs) { transformer_.set_observer(std::move(obs)); }
+  // What the constructor repacked for the CPU kernels (model/pack_weights.h).
+  const PackReport& pack_report() const { return pack_report_; }
 
  private:
   Model model_;
   std::optional<Tokenizer> tokenizer_;
   ThreadPool pool_;
   Transformer transformer_;
+  PackReport pack_report_;
 };
 
 }  // namespace grok

@@ -9,6 +9,7 @@
 #include "kernels/cpu/dot.h"
 #include "kernels/dequantize.h"
 #include "kernels/ops.h"
+#include "kernels/packed_matrix.h"
 
 namespace grok {
 namespace {
@@ -33,27 +34,55 @@ void matmul_rows(const WeightMatrix& w, int64_t n_tokens, float* y, ThreadPool& 
   });
 }
 
+// x [n_tokens][32·nb] as 16-bit activation blocks, in a buffer of the
+// calling thread's that the next call reuses.
+const BlockQ16Act* quantize_activations(const float* x, int64_t n_tokens, int64_t nb, ThreadPool& pool,
+                                        const DotKernels& k) {
+  // Workers get a plain pointer (naming the thread_local in their lambdas
+  // would reach their own, empty, copy).
+  thread_local std::vector<BlockQ16Act> buffer;
+  buffer.resize(size_t(n_tokens * nb));
+  BlockQ16Act* xq = buffer.data();
+  pool.parallel_for(n_tokens, [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t) k.quantize_act(x + t * 32 * nb, xq + t * nb, nb);
+  });
+  return xq;
+}
+
 // Block-quantised weights: activations to 16-bit blocks once per call, then
 // the ISA's tile kernel over groups of rows × tokens (a task's weight rows
 // stay in cache while the activations stream past them). nb counts blocks of
 // 32 for the K-quants too (a super-block spans 8 activation blocks).
 void matmul_blocks(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
                    const DotKernels& k, DotKernels::TileFn tile) {
-  const int64_t n = w.cols, nb = n / 32;
-  // Reused across calls; workers get a plain pointer (naming the
-  // thread_local in their lambdas would reach their own, empty, copy).
-  thread_local std::vector<BlockQ16Act> xq_buffer;
-  xq_buffer.resize(size_t(n_tokens * nb));
-  BlockQ16Act* xq = xq_buffer.data();
-  pool.parallel_for(n_tokens, [&](int64_t b, int64_t e, int) {
-    for (int64_t t = b; t < e; ++t) k.quantize_act(x + t * n, xq + t * nb, nb);
-  });
+  const int64_t nb = w.cols / 32;
+  const BlockQ16Act* xq = quantize_activations(x, n_tokens, nb, pool, k);
   for_each_row_range(w, pool, [&](int64_t r_begin, int64_t r_end) {
     for (int64_t r = r_begin; r < r_end; r += kTileRows) {
       const int rows = int(std::min<int64_t>(kTileRows, r_end - r));
       for (int64_t t = 0; t < n_tokens; t += kTileTokens) {
         const int tokens = int(std::min<int64_t>(kTileTokens, n_tokens - t));
         tile(w.row(r), w.row_bytes, rows, xq + t * nb, tokens, nb, y + t * w.rows + r, w.rows);
+      }
+    }
+  });
+}
+
+// Packed Q8_0 / Q4_0 (kernels/packed_matrix.h): a task's group of 16 rows
+// stays in cache while the tokens stream past it, kPackedTokens at a time.
+void matmul_packed(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+                   const DotKernels& k, DotKernels::PackedTileFn tile) {
+  const int64_t nb = w.cols / 32;
+  const BlockQ16Act* xq = quantize_activations(x, n_tokens, nb, pool, k);
+  const uint64_t group_bytes = packed_group_bytes(w.dtype, w.cols);
+  static_assert(kPackedRows == 16, "one task is one group");
+  for_each_row_range(w, pool, [&](int64_t r_begin, int64_t r_end) {
+    for (int64_t r = r_begin; r < r_end; r += kPackedRows) {
+      const std::byte* group = w.packed + uint64_t(r / kPackedRows) * group_bytes;
+      const int rows = int(std::min<int64_t>(kPackedRows, r_end - r));
+      for (int64_t t = 0; t < n_tokens; t += kPackedTokens) {
+        const int tokens = int(std::min<int64_t>(kPackedTokens, n_tokens - t));
+        tile(group, nb, rows, xq + t * nb, tokens, y + t * w.rows + r, w.rows);
       }
     }
   });
@@ -154,8 +183,10 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
       });
     }
     case DType::Q8_0:
+      if (w.packed && k.q8_0_packed) return matmul_packed(w, x, n_tokens, y, pool, k, k.q8_0_packed);
       return matmul_blocks(w, x, n_tokens, y, pool, k, k.q8_0_tile);
     case DType::Q4_0:
+      if (w.packed && k.q4_0_packed) return matmul_packed(w, x, n_tokens, y, pool, k, k.q4_0_packed);
       return matmul_blocks(w, x, n_tokens, y, pool, k, k.q4_0_tile);
     case DType::Q4_K:
     case DType::Q6_K:

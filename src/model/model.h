@@ -11,6 +11,7 @@
 
 #include "io/gguf.h"
 #include "io/tensor_store.h"
+#include "kernels/packed_matrix.h"
 #include "model/config.h"
 #include "model/weights.h"
 
@@ -23,6 +24,7 @@ struct Model {
   std::string path;                          // file or folder; "" for the built-in model
   std::string format;                        // "gguf", "safetensors" or "builtin"
   std::shared_ptr<const GgufFile> gguf;      // GGUF only: its metadata and vocabulary
+  std::shared_ptr<const PackedStorage> packed;  // matrices repacked for the CPU kernels (pack_weights.h)
 };
 
 struct LoadOptions {

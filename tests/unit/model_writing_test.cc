@@ -13,9 +13,11 @@
 
 #include "core/error.h"
 #include "engine/engine.h"
+#include "kernels/cpu/dot.h"
 #include "kernels/dequantize.h"
 #include "model/grok_gguf.h"
 #include "model/model.h"
+#include "model/pack_weights.h"
 #include "model/quantize_model.h"
 #include "model/random_model.h"
 #include "model/transformer.h"
@@ -306,12 +308,18 @@ namespace {
 
 // Continuous batching's promise: sequences of different lengths and
 // histories in one forward pass get, bit for bit, the logits each gets
-// alone, for every weight format whose kernels promise it.
+// alone, for every weight format whose kernels promise it (Q8_0 and Q4_0
+// also repacked for the lane-per-row kernels, as Engine runs them).
 TEST(ForwardBatch, SequencesGetTheLogitsTheyGetAlone) {
   RemoveAtEnd files;
-  for (DType type : {DType::F32, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K}) {
-    const Model m = load_model(files(write_random(cat("batch-", dtype_name(type)), wide_config(), type, 5)));
+  for (auto [type, repack] : {std::pair{DType::F32, false}, {DType::BF16, false}, {DType::Q8_0, false},
+                              {DType::Q4_0, false}, {DType::Q4_K, false}, {DType::Q8_0, true}, {DType::Q4_0, true}}) {
+    Model m = load_model(files(write_random(cat("batch-", dtype_name(type), repack ? "-packed" : ""), wide_config(), type, 5)));
     ThreadPool pool(3);
+    if (repack) {
+      const PackReport packed = pack_weights(m, pool);
+      if (active_dot_kernels().q8_0_packed) ASSERT_GT(packed.matrices, 0);
+    }
     std::mt19937 rng(9);
     auto tokens = [&](int n) {
       std::vector<int32_t> ids(static_cast<size_t>(n));

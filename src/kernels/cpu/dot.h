@@ -53,6 +53,17 @@ struct DotKernels {
   TileFn q4_0_tile;
   TileFn q4_k_tile;  // nb counts blocks of 32 here too
   TileFn q6_k_tile;
+  // One group of a packed Q8_0 / Q4_0 matrix (kernels/packed_matrix.h) ×
+  // up to kPackedTokens tokens: y[t·y_stride + r] = row r · token t for
+  // r < rows, t < tokens. nullptr where the ISA has no packed kernel (the
+  // matrix's row-major data is used instead). Each (row, token) gets the
+  // same arithmetic whatever `tokens` is: per block, the exact integer dot
+  // converted to float, times fl(weight scale · activation scale), fused-
+  // added to one float accumulator, blocks in order from zero.
+  using PackedTileFn = void (*)(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, int tokens,
+                                float* y, int64_t y_stride);
+  PackedTileFn q8_0_packed;
+  PackedTileFn q4_0_packed;
   // DType::I8 (kernels/cpu/i8_columns.h): for outputs r in [r_begin, r_end)
   // and tokens t < n_tokens, y[t·w.rows + r] = Σ x[t·w.cols + i]·W[r][i] over
   // the inputs i in [i_begin, i_end) (overwritten; 0 for an empty range), each
@@ -70,6 +81,7 @@ struct DotKernels {
 
 constexpr int kTileRows = 4;
 constexpr int kTileTokens = 4;
+constexpr int kPackedTokens = 8;
 
 // A tile computed one (row, token) dot at a time: the generic and AVX2 tiles.
 template <typename Block, float (*Dot)(const Block*, const BlockQ16Act*, int64_t)>

@@ -148,6 +148,84 @@ void tile(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ16Act* x
     for (int t = 0; t < tokens; ++t) y[t * y_stride + r] = row_dot<W>(w + r * row_bytes, x + t * nb, nb);
 }
 
+// Packed Q8_0 / Q4_0 groups (kernels/packed_matrix.h): lane r of every
+// register is row r. A chunk's weights are widened to int16 pairs and
+// multiplied with one broadcast activation pair per token, so a block costs
+// 16 dpwssd per token for 16 rows. Integer sums are exact, so a token's
+// block sum may be split over S accumulators (to break the dependency chain
+// when few tokens share the tile) without changing any result.
+struct PackedQ8_0 {
+  static constexpr uint64_t kQuantBytes = 512;
+  static __m512i init(const BlockQ16Act&) { return _mm512_setzero_si512(); }
+  template <typename F>
+  static void chunks(const std::byte* q, F&& f) {
+    for (int j = 0; j < 16; ++j)
+      f(2 * j, j, _mm512_cvtepi8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(q + 32 * j))));
+  }
+};
+
+struct PackedQ4_0 {
+  static constexpr uint64_t kQuantBytes = 256;
+  // The nibbles are unsigned; Σ(q − 8)·a = Σq·a − 8·Σa.
+  static __m512i init(const BlockQ16Act& x) { return _mm512_set1_epi32(-8 * x.sum); }
+  template <typename F>
+  static void chunks(const std::byte* q, F&& f) {
+    const __m512i mask = _mm512_set1_epi16(0x0F);
+    for (int c = 0; c < 4; ++c) {
+      const __m512i v = _mm512_load_si512(q + 64 * c);
+      f(8 * c, 0, _mm512_and_si512(v, mask));
+      f(8 * c + 2, 1, _mm512_and_si512(_mm512_srli_epi16(v, 4), mask));
+      f(8 * c + 4, 2, _mm512_and_si512(_mm512_srli_epi16(v, 8), mask));
+      f(8 * c + 6, 3, _mm512_srli_epi16(v, 12));
+    }
+  }
+};
+
+template <typename P, int T, int S>
+void packed_tile_fixed(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, float* y,
+                       int64_t y_stride) {
+  const auto* scales = reinterpret_cast<const __m256i*>(group + uint64_t(nb) * P::kQuantBytes);
+  __m512 acc[T];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m512 wd = _mm512_cvtph_ps(_mm256_load_si256(scales + b));
+    __m512i sum[T][S];
+    for (int t = 0; t < T; ++t) {
+      sum[t][0] = P::init(x[t * nb + b]);
+      for (int s = 1; s < S; ++s) sum[t][s] = _mm512_setzero_si512();
+    }
+    P::chunks(group + uint64_t(b) * P::kQuantBytes, [&](int k, int j, __m512i wv) {
+      for (int t = 0; t < T; ++t) {
+        int32_t pair;
+        std::memcpy(&pair, x[t * nb + b].q + k, 4);
+        sum[t][j % S] = _mm512_dpwssd_epi32(sum[t][j % S], wv, _mm512_set1_epi32(pair));
+      }
+    });
+    for (int t = 0; t < T; ++t) {
+      __m512i s = sum[t][0];
+      for (int i = 1; i < S; ++i) s = _mm512_add_epi32(s, sum[t][i]);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(wd, _mm512_set1_ps(x[t * nb + b].d)), acc[t]);
+    }
+  }
+  const __mmask16 valid = rows >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << rows) - 1);
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, valid, acc[t]);
+}
+
+template <typename P>
+void packed_tile(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, int tokens, float* y,
+                 int64_t y_stride) {
+  switch (tokens) {
+    case 1: return packed_tile_fixed<P, 1, 4>(group, nb, rows, x, y, y_stride);
+    case 2: return packed_tile_fixed<P, 2, 2>(group, nb, rows, x, y, y_stride);
+    case 3: return packed_tile_fixed<P, 3, 2>(group, nb, rows, x, y, y_stride);
+    case 4: return packed_tile_fixed<P, 4, 1>(group, nb, rows, x, y, y_stride);
+    case 5: return packed_tile_fixed<P, 5, 1>(group, nb, rows, x, y, y_stride);
+    case 6: return packed_tile_fixed<P, 6, 1>(group, nb, rows, x, y, y_stride);
+    case 7: return packed_tile_fixed<P, 7, 1>(group, nb, rows, x, y, y_stride);
+    case 8: return packed_tile_fixed<P, 8, 1>(group, nb, rows, x, y, y_stride);
+  }
+}
+
 // K-quant rows: the AVX2 kernels (see kDotAvx512 below); prompts use them one
 // (row, token) at a time.
 float q4_k_row(const std::byte* w, const BlockQ16Act* x, int64_t nb32) { return kDotAvx2.q4_k(w, x, nb32); }
@@ -236,6 +314,8 @@ const DotKernels kDotAvx512 = {
     tile<WidenQ4_0>,
     tile_by_dots<std::byte, q4_k_row>,
     tile_by_dots<std::byte, q6_k_row>,
+    packed_tile<PackedQ8_0>,
+    packed_tile<PackedQ4_0>,
     I8Columns<I8Avx512>::columns,
     VecMath<VecAvx512>::gelu_mul,
     VecMath<VecAvx512>::soft_cap,

@@ -1,0 +1,136 @@
+// Packed Q8_0 / Q4_0 matrices: the lane-per-row kernels against the
+// canonical arithmetic written out in scalar code (bit for bit), and matmul
+// on packed matrices against the row-major kernels.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/quant.h"
+#include "kernels/cpu/dot.h"
+#include "kernels/matmul.h"
+#include "kernels/packed_matrix.h"
+
+namespace grok {
+namespace {
+
+struct QuantMatrix {
+  std::vector<std::byte> bytes;
+  WeightMatrix w;
+};
+
+QuantMatrix random_matrix(DType t, int64_t rows, int64_t cols, std::mt19937& rng) {
+  std::normal_distribution<float> dist(0.0f, 0.1f);
+  std::vector<float> values(size_t(rows * cols));
+  for (float& v : values) v = dist(rng);
+  QuantMatrix m;
+  m.bytes = quantize(t, values.data(), rows * cols);
+  m.w = WeightMatrix{t, rows, cols, m.bytes.data(), dtype_bytes(t, cols)};
+  return m;
+}
+
+std::vector<BlockQ16Act> random_activations(int64_t tokens, int64_t cols, std::mt19937& rng) {
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(size_t(tokens * cols));
+  for (float& v : x) v = dist(rng);
+  std::vector<BlockQ16Act> xq(size_t(tokens * cols / 32));
+  quantize_act_scalar(x.data(), xq.data(), int64_t(xq.size()));
+  return xq;
+}
+
+// Weight k of row r's block b as the integer the block scale multiplies.
+int weight_int(const WeightMatrix& w, int64_t r, int64_t b, int k, uint16_t& d) {
+  if (w.dtype == DType::Q8_0) {
+    BlockQ8_0 blk;
+    std::memcpy(&blk, w.row(r) + b * sizeof blk, sizeof blk);
+    d = blk.d;
+    return blk.q[k];
+  }
+  BlockQ4_0 blk;
+  std::memcpy(&blk, w.row(r) + b * sizeof blk, sizeof blk);
+  d = blk.d;
+  return (k < 16 ? blk.qs[k] & 0x0F : blk.qs[k - 16] >> 4) - 8;
+}
+
+// The packed kernels' documented arithmetic (dot.h), one output at a time.
+float canonical(const WeightMatrix& w, int64_t r, const BlockQ16Act* x) {
+  float acc = 0;
+  for (int64_t b = 0; b < w.cols / 32; ++b) {
+    int32_t sum = 0;
+    uint16_t d = 0;
+    for (int k = 0; k < 32; ++k) sum += weight_int(w, r, b, k, d) * x[b].q[k];
+    acc = std::fma(float(sum), f16_to_f32(d) * x[b].d, acc);
+  }
+  return acc;
+}
+
+class PackedKernelsTest : public ::testing::TestWithParam<Isa> {};
+
+// Every token count a tile takes, a full group and a partial one (rows
+// 16..20): each output equals the canonical arithmetic bit for bit, and the
+// rows past the matrix are not written.
+TEST_P(PackedKernelsTest, TilesEqualTheCanonicalArithmetic) {
+  const DotKernels& k = dot_kernels(GetParam());
+  if (!k.q8_0_packed) GTEST_SKIP() << "no packed kernels on this ISA";
+  std::mt19937 rng(23);
+  const int64_t rows = 21, cols = 320, nb = cols / 32;
+  for (DType t : {DType::Q8_0, DType::Q4_0}) {
+    const QuantMatrix m = random_matrix(t, rows, cols, rng);
+    PackedStorage packed(packed_matrix_bytes(m.w));
+    pack_groups(m.w, 0, 2, packed.data());
+    auto tile = t == DType::Q8_0 ? k.q8_0_packed : k.q4_0_packed;
+    const auto xq = random_activations(kPackedTokens, cols, rng);
+    for (int tokens = 1; tokens <= kPackedTokens; ++tokens)
+      for (int64_t g = 0; g < 2; ++g) {
+        const int valid = int(std::min<int64_t>(kPackedRows, rows - g * kPackedRows));
+        std::vector<float> y(size_t(tokens * kPackedRows), -1234.0f);
+        tile(packed.data() + g * packed_group_bytes(t, cols), nb, valid, xq.data(), tokens, y.data(), kPackedRows);
+        for (int tk = 0; tk < tokens; ++tk)
+          for (int r = 0; r < kPackedRows; ++r) {
+            const float got = y[size_t(tk * kPackedRows + r)];
+            if (r >= valid) {
+              ASSERT_EQ(got, -1234.0f) << "row past the matrix written";
+              continue;
+            }
+            ASSERT_EQ(got, canonical(m.w, g * kPackedRows + r, xq.data() + tk * nb))
+                << dtype_name(t) << " tokens " << tokens << " token " << tk << " row " << g * kPackedRows + r;
+          }
+      }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Isas, PackedKernelsTest, ::testing::ValuesIn(supported_isas()),
+                         [](const auto& info) { return std::string(isa_name(info.param)); });
+
+// matmul on a packed matrix (threads, 16-row tasks, 8-token tiles and their
+// edges) against the row-major kernels, and each token's output equal to
+// what it gets alone.
+TEST(PackedMatmul, MatchesRowMajorAndGivesEachTokenItsOwnResult) {
+  std::mt19937 rng(29);
+  ThreadPool pool(3);
+  const int64_t rows = 70, cols = 256, tokens = 13;
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(size_t(tokens * cols));
+  for (float& v : x) v = dist(rng);
+  for (DType t : {DType::Q8_0, DType::Q4_0}) {
+    QuantMatrix m = random_matrix(t, rows, cols, rng);
+    std::vector<float> row_major(size_t(tokens * rows)), packed_y(row_major.size()), alone(static_cast<size_t>(rows));
+    matmul(m.w, x.data(), tokens, row_major.data(), pool);
+    PackedStorage packed(packed_matrix_bytes(m.w));
+    pack_groups(m.w, 0, (rows + kPackedRows - 1) / kPackedRows, packed.data());
+    m.w.packed = packed.data();
+    matmul(m.w, x.data(), tokens, packed_y.data(), pool);
+    for (size_t i = 0; i < packed_y.size(); ++i) ASSERT_NEAR(packed_y[i], row_major[i], 1e-4) << dtype_name(t) << i;
+    for (int64_t tk = 0; tk < tokens; ++tk) {
+      matmul(m.w, x.data() + tk * cols, 1, alone.data(), pool);
+      for (int64_t r = 0; r < rows; ++r)
+        ASSERT_EQ(alone[size_t(r)], packed_y[size_t(tk * rows + r)]) << dtype_name(t) << " token " << tk << " row " << r;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace grok
