@@ -16,7 +16,7 @@ struct ConvertArgs {
 
 void run(const ConvertArgs& a) {
   LoadOptions options;
-  options.progress = load_progress_printer();
+  options.progress = progress_printer("checking checkpoint files");
   const Model m = load_model(a.in, options);
   // int8 keeps the release's weights bit for bit; elsewhere bf16 loses nothing of an HF folder's usual dtype.
   const std::string type_name = !a.type.empty() ? a.type : m.format == "checkpoint" ? "int8" : "bf16";

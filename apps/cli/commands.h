@@ -21,8 +21,12 @@ struct ModelArgs {
 void add_model_options(CLI::App* cmd, ModelArgs& args);
 // Loads args.model (the built-in model when empty) with progress on stderr.
 Model load_model_for(const ModelArgs& args);
-// "checking ckpt-0: 312/770 files" on stderr while a checkpoint folder loads.
-std::function<void(int64_t, int64_t)> load_progress_printer();
+// "[###...] WHAT: 312/770" on stderr (a redrawn bar on a terminal, a line
+// every 5 s otherwise).
+std::function<void(int64_t, int64_t)> progress_printer(const std::string& what);
+// Repacks the model's matrices for the CPU kernels (model/pack_weights.h)
+// unless --no-repack, with progress on stderr for big models.
+void repack_for_cpu(const ModelArgs& args, Model& model);
 // Loads the model and its tokenizer, printing the tokenizer's warnings on
 // stderr. Without need_tokenizer, a model with no vocabulary is accepted.
 std::unique_ptr<Engine> open_engine(const ModelArgs& args, bool need_tokenizer = true);

@@ -26,18 +26,18 @@ void add_model_options(CLI::App* cmd, ModelArgs& args) {
                 "same size as those weights; results differ only by float rounding)");
 }
 
-std::function<void(int64_t, int64_t)> load_progress_printer() {
+std::function<void(int64_t, int64_t)> progress_printer(const std::string& what) {
   const bool tty = ::isatty(2) == 1;
   auto last = std::make_shared<std::chrono::steady_clock::time_point>();
-  return [tty, last](int64_t done, int64_t total) {
+  return [tty, last, what](int64_t done, int64_t total) {
     const auto now = std::chrono::steady_clock::now();
     if (done < total && now - *last < (tty ? std::chrono::milliseconds(100) : std::chrono::seconds(5))) return;
     *last = now;
     constexpr int kWidth = 30;
     const int filled = total ? int(kWidth * done / total) : kWidth;
     const std::string bar = std::string(size_t(filled), '#') + std::string(size_t(kWidth - filled), '.');
-    std::fprintf(stderr, tty ? "\r[%s] checking checkpoint files: %lld/%lld" : "[%s] checking checkpoint files: %lld/%lld\n",
-                 bar.c_str(), (long long)done, (long long)total);
+    std::fprintf(stderr, tty ? "\r[%s] %s: %lld/%lld" : "[%s] %s: %lld/%lld\n", bar.c_str(), what.c_str(),
+                 (long long)done, (long long)total);
     if (tty && done == total) std::fprintf(stderr, "\n");
     std::fflush(stderr);
   };
@@ -47,7 +47,7 @@ Model load_model_for(const ModelArgs& args) {
   if (args.model.empty()) return builtin_default_model();
   LoadOptions options;
   options.int8_round_to_bf16 = args.int8_rounding == "bf16";
-  options.progress = load_progress_printer();
+  options.progress = progress_printer("checking checkpoint files");
   return load_model(args.model, options);
 }
 
@@ -65,17 +65,28 @@ std::unique_ptr<Engine> open_engine(const ModelArgs& args, bool need_tokenizer) 
       need_tokenizer ? std::optional<Tokenizer>(tokenizer_for(model, args.tokenizer)) : find_tokenizer(model, args.tokenizer);
   if (tok)
     for (const std::string& w : tok->warnings()) std::fprintf(stderr, "grok: warning: %s\n", w.c_str());
+  repack_for_cpu(args, model);
+  return std::make_unique<Engine>(std::move(model), std::move(tok), args.threads, /*repack=*/false);
+}
+
+void repack_for_cpu(const ModelArgs& args, Model& model) {
+  if (args.no_repack) return;
   const auto start = std::chrono::steady_clock::now();
-  auto engine = std::make_unique<Engine>(std::move(model), std::move(tok), args.threads, !args.no_repack);
-  // Repacking streams the whole model once: worth a line for big ones.
-  const PackReport& pack = engine->pack_report();
-  if (pack.skipped && pack.matrices == 0 && std::string_view(pack.skipped).find("memory") != std::string_view::npos)
+  ThreadPool pool(args.threads);
+  const auto printer = progress_printer("repacking weights for the CPU kernels (MiB)");
+  uint64_t shown = 0;
+  const PackReport pack = pack_weights(model, pool, [&](uint64_t done, uint64_t total) {
+    // Only models big enough to take a while get a progress bar.
+    if (total >= (uint64_t(1) << 30) && (done == total || done - shown >= (uint64_t(64) << 20))) {
+      shown = done;
+      printer(int64_t(done >> 20), int64_t(total >> 20));
+    }
+  });
+  if (pack.skipped && std::string_view(pack.skipped).find("memory") != std::string_view::npos)
     std::fprintf(stderr, "grok: note: %s\n", pack.skipped);
   if (pack.bytes >= (uint64_t(1) << 30))
-    std::fprintf(stderr, "grok: repacked %.1f GiB of weights for the CPU kernels in %.1f s\n",
-                 double(pack.bytes) / double(uint64_t(1) << 30),
+    std::fprintf(stderr, "grok: repacked %.1f GiB of weights in %.1f s\n", double(pack.bytes) / double(uint64_t(1) << 30),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  return engine;
 }
 
 std::vector<int32_t> parse_id_list(const std::string& text) {

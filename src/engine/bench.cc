@@ -94,7 +94,13 @@ BenchResult run_bench(const Model& model, ThreadPool& pool, const BenchOptions& 
   volatile uint64_t sink = pre_read(*model.store);
   (void)sink;
   Model m = model;  // shares the weights; only the matrix views are copied
-  if (opt.repack) r.packed_bytes = pack_weights(m, pool).bytes;
+  if (opt.repack) {
+    const auto t0 = Clock::now();
+    r.packed_bytes = pack_weights(m, pool).bytes;
+    if (r.packed_bytes)
+      progress(cat("repacked ", r.packed_bytes >> 20, " MiB of weights for the CPU kernels in ",
+                   std::chrono::duration<double>(Clock::now() - t0).count(), " s"));
+  }
 
   std::mt19937 rng(uint32_t(opt.seed));
   auto random_tokens = [&](int64_t n) {

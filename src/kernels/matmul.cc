@@ -68,7 +68,7 @@ void matmul_blocks(const WeightMatrix& w, const float* x, int64_t n_tokens, floa
   });
 }
 
-// Packed Q8_0 / Q4_0 (kernels/packed_matrix.h): a task's group of 16 rows
+// Packed Q8_0 / Q4_0 / Q6_K (kernels/packed_matrix.h): a task's group of 16 rows
 // stays in cache while the tokens stream past it, kPackedTokens at a time.
 void matmul_packed(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
                    const DotKernels& k, DotKernels::PackedTileFn tile) {
@@ -192,6 +192,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
     case DType::Q6_K:
       // A width of partial super-blocks goes to the decoder, which rejects it.
       if (n % 256 != 0) return matmul_decoded_rows(w, x, n_tokens, y, pool, k);
+      if (w.dtype == DType::Q6_K && w.packed && k.q6_k_packed)
+        return matmul_packed(w, x, n_tokens, y, pool, k, k.q6_k_packed);
       return matmul_blocks(w, x, n_tokens, y, pool, k, w.dtype == DType::Q4_K ? k.q4_k_tile : k.q6_k_tile);
     case DType::I8:
       return matmul_i8(w, x, n_tokens, y, pool, k);

@@ -1,4 +1,4 @@
-// Q8_0 and Q4_0 matrices repacked for lane-per-row kernels: rows in groups
+// Q8_0, Q4_0 and Q6_K matrices repacked for lane-per-row kernels: rows in groups
 // of 16, each block of 32 inputs interleaved so that one 32-bit lane of a
 // 512-bit register holds two consecutive weights of one row. One int16 dot
 // instruction (VNNI dpwssd) with a broadcast pair of activations then
@@ -6,17 +6,25 @@
 // no horizontal sums, no per-row scale broadcasts, and an activation block
 // is read once per 16 rows instead of once per row. GGUF's row-major blocks
 // cannot do this in place, so the matrices are copied once at load
-// (model/pack_weights.h); the copy is the same size as the original.
+// (model/pack_weights.h); the copy is the same size as the original (Q6_K:
+// see below).
 //
 // Layout of group g (rows 16g .. 16g + 15; rows past the matrix are zero):
-//   quants: nb blocks, packed_quant_bytes(dtype) each, then
-//   scales: nb × 16 f16, the block's scale for each row,
+//   quants: nb blocks (of 32, Q6_K 256), packed_quant_bytes(dtype) each, then
+//   scales: nb × 16 f16, the block's scale d for each row,
 // and the group padded to a multiple of 64 bytes (packed_group_bytes).
 // Q8_0 block: 16 chunks of 32 bytes; chunk j, bytes 2r and 2r + 1 = row r's
 //   weights 2j and 2j + 1 (sign-extended to int16 when loaded).
 // Q4_0 block: 4 chunks of 64 bytes = 32 little-endian 16-bit words; chunk c,
 //   word 2r + h, nibble i (bits 4i..4i+3) = row r's weight 8c + 2i + h as
 //   the unsigned nibble q (the value is d·(q − 8)).
+// Q6_K super-block: its 256 levels q − 32 as int8 in Q8_0's chunks (4096
+//   bytes; sub-block j is chunks 8j .. 8j + 7), then the 16 sub-block scales
+//   as int8 [sub-block][row] (256 bytes). The value is d·scale·(q − 32).
+//   Unlike the others this copy is larger than the file's (8 bits a weight
+//   instead of 6.56): unpacking 6-bit levels cost more than the extra bytes
+//   (the two cost about the same in a 6-bit lane-per-row layout as in the
+//   row kernel; at 8 bits the products become memory-bound).
 #pragma once
 
 #include <cstddef>
@@ -29,12 +37,14 @@ namespace grok {
 
 constexpr int kPackedRows = 16;
 
-bool packable_dtype(DType t);  // Q8_0 and Q4_0
-uint64_t packed_quant_bytes(DType t);  // one block of one group: 512 or 256
+bool packable_dtype(DType t);  // Q8_0, Q4_0 and Q6_K
+int64_t packed_block_elems(DType t);   // 32, or Q6_K's 256
+uint64_t packed_quant_bytes(DType t);  // one block of one group: 512, 256 or 4352
 uint64_t packed_group_bytes(DType t, int64_t cols);
 uint64_t packed_matrix_bytes(const WeightMatrix& w);
 // Packs groups [g_begin, g_end) of w into out (out = the whole matrix's
-// packed bytes; groups land at g · packed_group_bytes).
+// packed bytes, zero-filled as a fresh PackedStorage is: rows past the
+// matrix are not written; groups land at g · packed_group_bytes).
 void pack_groups(const WeightMatrix& w, int64_t g_begin, int64_t g_end, std::byte* out);
 
 // Page-aligned anonymous memory for packed matrices, asking the kernel for

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -16,7 +17,7 @@ namespace {
 std::vector<WeightMatrix*> packable_matrices(GrokWeights& w) {
   std::vector<WeightMatrix*> out;
   auto add = [&](WeightMatrix& m) {
-    if (packable_dtype(m.dtype) && m.cols % 32 == 0 && !m.packed) out.push_back(&m);
+    if (packable_dtype(m.dtype) && m.cols % packed_block_elems(m.dtype) == 0 && !m.packed) out.push_back(&m);
   };
   add(w.output);  // the embedding itself is only looked up, row by row
   for (LayerWeights& l : w.layers) {
@@ -41,10 +42,10 @@ uint64_t available_memory() {
 
 }  // namespace
 
-PackReport pack_weights(Model& model, ThreadPool& pool) {
+PackReport pack_weights(Model& model, ThreadPool& pool, const std::function<void(uint64_t, uint64_t)>& progress) {
   PackReport report;
   const DotKernels& k = active_dot_kernels();
-  if (!k.q8_0_packed || !k.q4_0_packed) {
+  if (!k.q8_0_packed || !k.q4_0_packed || !k.q6_k_packed) {
     report.skipped = "this CPU's kernels use the file's layout";
     return report;
   }
@@ -59,22 +60,30 @@ PackReport pack_weights(Model& model, ThreadPool& pool) {
     return report;
   }
   auto storage = std::make_shared<PackedStorage>(total);
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  // Slices of groups, each one's source pages released once it is packed,
+  // so the file's pages and the copy are never both resident in full.
+  constexpr int64_t kSliceGroups = 256;
   uint64_t offset = 0;
   for (WeightMatrix* m : matrices) {
     std::byte* out = storage->data() + offset;
     const int64_t groups = (m->rows + kPackedRows - 1) / kPackedRows;
-    pool.parallel_for(groups, [&](int64_t b, int64_t e, int) { pack_groups(*m, b, e, out); });
+    for (int64_t s0 = 0; s0 < groups; s0 += kSliceGroups) {
+      const int64_t s1 = std::min(groups, s0 + kSliceGroups);
+      pool.parallel_for(s1 - s0, [&](int64_t b, int64_t e, int) { pack_groups(*m, s0 + b, s0 + e, out); });
+      // A GGUF's tensors are pages of its read-only mapping: let them go
+      // from this process (they stay in the page cache, and come back if
+      // touched). Other formats may hold tensors in buffers of their own.
+      if (model.format == "gguf") {
+        const auto first = reinterpret_cast<uintptr_t>(m->row(s0 * kPackedRows));
+        const auto last = reinterpret_cast<uintptr_t>(m->row(std::min(m->rows, s1 * kPackedRows)));
+        const uintptr_t begin = (first + page - 1) / page * page, end = last / page * page;
+        if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+      }
+      if (progress) progress(offset + uint64_t(s1) * packed_group_bytes(m->dtype, m->cols), total);
+    }
     offset += packed_matrix_bytes(*m);
     m->packed = out;
-    // A GGUF's tensors are pages of its read-only mapping: let them go from
-    // this process (they stay in the page cache, and come back if touched).
-    // Other formats may hold tensors in their own buffers, left alone.
-    if (model.format == "gguf") {
-      const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
-      const uintptr_t begin = (reinterpret_cast<uintptr_t>(m->data) + page - 1) / page * page;
-      const uintptr_t end = (reinterpret_cast<uintptr_t>(m->data) + m->row_bytes * uint64_t(m->rows)) / page * page;
-      if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-    }
   }
   report.matrices = int64_t(matrices.size());
   report.bytes = total;

@@ -1,8 +1,9 @@
-// Repacking a model's Q8_0 / Q4_0 matrices for the CPU's lane-per-row
+// Repacking a model's Q8_0 / Q4_0 / Q6_K matrices for the CPU's lane-per-row
 // kernels (kernels/packed_matrix.h), once at load.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "core/thread_pool.h"
 #include "model/model.h"
@@ -15,10 +16,12 @@ struct PackReport {
   const char* skipped = nullptr;  // why nothing was packed, when nothing was
 };
 
-// Packs every Q8_0 / Q4_0 matrix of the model into one PackedStorage that
+// Packs every Q8_0 / Q4_0 / Q6_K matrix of the model into one PackedStorage that
 // the model keeps (model.packed), when the active ISA has packed kernels and
 // the copies fit in the memory the system has available. Results do not
 // change; only speed does.
-PackReport pack_weights(Model& model, ThreadPool& pool);
+// `progress` gets bytes packed so far and the total.
+PackReport pack_weights(Model& model, ThreadPool& pool,
+                        const std::function<void(uint64_t done, uint64_t total)>& progress = {});
 
 }  // namespace grok

@@ -1,4 +1,4 @@
-// Packed Q8_0 / Q4_0 matrices: the lane-per-row kernels against the
+// Packed Q8_0 / Q4_0 / Q6_K matrices: the lane-per-row kernels against the
 // canonical arithmetic written out in scalar code (bit for bit), and matmul
 // on packed matrices against the row-major kernels.
 #include <gtest/gtest.h>
@@ -55,8 +55,31 @@ int weight_int(const WeightMatrix& w, int64_t r, int64_t b, int k, uint16_t& d) 
   return (k < 16 ? blk.qs[k] & 0x0F : blk.qs[k - 16] >> 4) - 8;
 }
 
+// Q6_K's: per 16-weight sub-block, its exact integer sum times
+// (d·scale)·(activation d), fused-added in order.
+float canonical_q6_k(const WeightMatrix& w, int64_t r, const BlockQ16Act* x) {
+  float acc = 0;
+  for (int64_t sb = 0; sb < w.cols / 256; ++sb) {
+    BlockQ6_K blk;
+    std::memcpy(&blk, w.row(r) + sb * sizeof blk, sizeof blk);
+    for (int j = 0; j < 16; ++j) {
+      int32_t sum = 0;
+      for (int e = 16 * j; e < 16 * j + 16; ++e) {
+        const int h = e / 128, g = (e % 128) / 32, l = e % 32;
+        const uint8_t low = blk.ql[64 * h + l + 32 * (g & 1)];
+        const int q = ((g < 2 ? low & 0x0F : low >> 4) | (((blk.qh[32 * h + l] >> (2 * g)) & 3) << 4)) - 32;
+        sum += q * x[sb * 8 + e / 32].q[e % 32];
+      }
+      const float dsc = f16_to_f32(blk.d) * float(blk.scales[j]);
+      acc = std::fma(float(sum), dsc * x[sb * 8 + j / 2].d, acc);
+    }
+  }
+  return acc;
+}
+
 // The packed kernels' documented arithmetic (dot.h), one output at a time.
 float canonical(const WeightMatrix& w, int64_t r, const BlockQ16Act* x) {
+  if (w.dtype == DType::Q6_K) return canonical_q6_k(w, r, x);
   float acc = 0;
   for (int64_t b = 0; b < w.cols / 32; ++b) {
     int32_t sum = 0;
@@ -76,12 +99,13 @@ TEST_P(PackedKernelsTest, TilesEqualTheCanonicalArithmetic) {
   const DotKernels& k = dot_kernels(GetParam());
   if (!k.q8_0_packed) GTEST_SKIP() << "no packed kernels on this ISA";
   std::mt19937 rng(23);
-  const int64_t rows = 21, cols = 320, nb = cols / 32;
-  for (DType t : {DType::Q8_0, DType::Q4_0}) {
+  const int64_t rows = 21;
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q6_K}) {
+    const int64_t cols = t == DType::Q6_K ? 512 : 320, nb = cols / 32;
     const QuantMatrix m = random_matrix(t, rows, cols, rng);
     PackedStorage packed(packed_matrix_bytes(m.w));
     pack_groups(m.w, 0, 2, packed.data());
-    auto tile = t == DType::Q8_0 ? k.q8_0_packed : k.q4_0_packed;
+    auto tile = t == DType::Q8_0 ? k.q8_0_packed : t == DType::Q4_0 ? k.q4_0_packed : k.q6_k_packed;
     const auto xq = random_activations(kPackedTokens, cols, rng);
     for (int tokens = 1; tokens <= kPackedTokens; ++tokens)
       for (int64_t g = 0; g < 2; ++g) {
@@ -115,7 +139,7 @@ TEST(PackedMatmul, MatchesRowMajorAndGivesEachTokenItsOwnResult) {
   std::normal_distribution<float> dist(0.0f, 1.0f);
   std::vector<float> x(size_t(tokens * cols));
   for (float& v : x) v = dist(rng);
-  for (DType t : {DType::Q8_0, DType::Q4_0}) {
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q6_K}) {
     QuantMatrix m = random_matrix(t, rows, cols, rng);
     std::vector<float> row_major(size_t(tokens * rows)), packed_y(row_major.size()), alone(static_cast<size_t>(rows));
     matmul(m.w, x.data(), tokens, row_major.data(), pool);

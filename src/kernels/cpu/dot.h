@@ -53,7 +53,7 @@ struct DotKernels {
   TileFn q4_0_tile;
   TileFn q4_k_tile;  // nb counts blocks of 32 here too
   TileFn q6_k_tile;
-  // One group of a packed Q8_0 / Q4_0 matrix (kernels/packed_matrix.h) ×
+  // One group of a packed Q8_0 / Q4_0 / Q6_K matrix (kernels/packed_matrix.h) ×
   // up to kPackedTokens tokens: y[t·y_stride + r] = row r · token t for
   // r < rows, t < tokens. nullptr where the ISA has no packed kernel (the
   // matrix's row-major data is used instead). Each (row, token) gets the
@@ -64,6 +64,7 @@ struct DotKernels {
                                 float* y, int64_t y_stride);
   PackedTileFn q8_0_packed;
   PackedTileFn q4_0_packed;
+  PackedTileFn q6_k_packed;  // per 16-weight sub-block instead of per block; nb counts blocks of 32
   // DType::I8 (kernels/cpu/i8_columns.h): for outputs r in [r_begin, r_end)
   // and tokens t < n_tokens, y[t·w.rows + r] = Σ x[t·w.cols + i]·W[r][i] over
   // the inputs i in [i_begin, i_end) (overwritten; 0 for an empty range), each

@@ -154,6 +154,19 @@ void tile(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ16Act* x
 // 16 dpwssd per token for 16 rows. Integer sums are exact, so a token's
 // block sum may be split over S accumulators (to break the dependency chain
 // when few tokens share the tile) without changing any result.
+template <typename P, int T, int S>
+void packed_block_tile_fixed(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, float* y,
+                             int64_t y_stride);
+
+// Blocks of 32 with one scale each (Q8_0, Q4_0).
+template <typename P>
+struct PackedBlocks {
+  template <int T, int S>
+  static void tile(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, float* y, int64_t y_stride) {
+    packed_block_tile_fixed<P, T, S>(group, nb, rows, x, y, y_stride);
+  }
+};
+
 struct PackedQ8_0 {
   static constexpr uint64_t kQuantBytes = 512;
   static __m512i init(const BlockQ16Act&) { return _mm512_setzero_si512(); }
@@ -182,7 +195,7 @@ struct PackedQ4_0 {
 };
 
 template <typename P, int T, int S>
-void packed_tile_fixed(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, float* y,
+void packed_block_tile_fixed(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, float* y,
                        int64_t y_stride) {
   const auto* scales = reinterpret_cast<const __m256i*>(group + uint64_t(nb) * P::kQuantBytes);
   __m512 acc[T];
@@ -211,18 +224,67 @@ void packed_tile_fixed(const std::byte* group, int64_t nb, int rows, const Block
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, valid, acc[t]);
 }
 
+// Packed Q6_K groups: as above, per 16-weight sub-block (its own scale)
+// instead of per block of 32, on levels stored as int8. A sub-block's exact
+// integer sum is converted once and scaled by (d·scale, exact in fp32) · the
+// activation block's d.
+template <int T, int S>
+void packed_q6_k_tile_fixed(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, float* y,
+                            int64_t y_stride) {
+  constexpr uint64_t kQuantBytes = 4352;
+  const int64_t n_super = nb / 8;
+  const auto* d_all = reinterpret_cast<const __m256i*>(group + uint64_t(n_super) * kQuantBytes);
+  __m512 acc[T];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  for (int64_t sb = 0; sb < n_super; ++sb) {
+    const std::byte* q = group + uint64_t(sb) * kQuantBytes;
+    const __m512 d = _mm512_cvtph_ps(_mm256_load_si256(d_all + sb));
+    for (int j = 0; j < 16; ++j) {
+      __m512i sum[T][S];
+      for (auto& st : sum)
+        for (auto& v : st) v = _mm512_setzero_si512();
+      for (int c = 0; c < 8; ++c) {
+        const __m512i wv =
+            _mm512_cvtepi8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(q + 32 * (8 * j + c))));
+        for (int t = 0; t < T; ++t) {
+          int32_t pair;
+          std::memcpy(&pair, x[t * nb + sb * 8 + j / 2].q + 16 * (j % 2) + 2 * c, 4);
+          sum[t][c % S] = _mm512_dpwssd_epi32(sum[t][c % S], wv, _mm512_set1_epi32(pair));
+        }
+      }
+      const __m128i sc8 = _mm_load_si128(reinterpret_cast<const __m128i*>(q + 4096 + 16 * j));
+      const __m512 dsc = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc8)));
+      for (int t = 0; t < T; ++t) {
+        __m512i s = sum[t][0];
+        for (int i = 1; i < S; ++i) s = _mm512_add_epi32(s, sum[t][i]);
+        const float xd = x[t * nb + sb * 8 + j / 2].d;
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dsc, _mm512_set1_ps(xd)), acc[t]);
+      }
+    }
+  }
+  const __mmask16 valid = rows >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << rows) - 1);
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, valid, acc[t]);
+}
+
+struct PackedQ6_K {
+  template <int T, int S>
+  static void tile(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, float* y, int64_t y_stride) {
+    packed_q6_k_tile_fixed<T, S>(group, nb, rows, x, y, y_stride);
+  }
+};
+
 template <typename P>
 void packed_tile(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, int tokens, float* y,
                  int64_t y_stride) {
   switch (tokens) {
-    case 1: return packed_tile_fixed<P, 1, 4>(group, nb, rows, x, y, y_stride);
-    case 2: return packed_tile_fixed<P, 2, 2>(group, nb, rows, x, y, y_stride);
-    case 3: return packed_tile_fixed<P, 3, 2>(group, nb, rows, x, y, y_stride);
-    case 4: return packed_tile_fixed<P, 4, 1>(group, nb, rows, x, y, y_stride);
-    case 5: return packed_tile_fixed<P, 5, 1>(group, nb, rows, x, y, y_stride);
-    case 6: return packed_tile_fixed<P, 6, 1>(group, nb, rows, x, y, y_stride);
-    case 7: return packed_tile_fixed<P, 7, 1>(group, nb, rows, x, y, y_stride);
-    case 8: return packed_tile_fixed<P, 8, 1>(group, nb, rows, x, y, y_stride);
+    case 1: return P::template tile<1, 4>(group, nb, rows, x, y, y_stride);
+    case 2: return P::template tile<2, 2>(group, nb, rows, x, y, y_stride);
+    case 3: return P::template tile<3, 2>(group, nb, rows, x, y, y_stride);
+    case 4: return P::template tile<4, 1>(group, nb, rows, x, y, y_stride);
+    case 5: return P::template tile<5, 1>(group, nb, rows, x, y, y_stride);
+    case 6: return P::template tile<6, 1>(group, nb, rows, x, y, y_stride);
+    case 7: return P::template tile<7, 1>(group, nb, rows, x, y, y_stride);
+    case 8: return P::template tile<8, 1>(group, nb, rows, x, y, y_stride);
   }
 }
 
@@ -314,8 +376,9 @@ const DotKernels kDotAvx512 = {
     tile<WidenQ4_0>,
     tile_by_dots<std::byte, q4_k_row>,
     tile_by_dots<std::byte, q6_k_row>,
-    packed_tile<PackedQ8_0>,
-    packed_tile<PackedQ4_0>,
+    packed_tile<PackedBlocks<PackedQ8_0>>,
+    packed_tile<PackedBlocks<PackedQ4_0>>,
+    packed_tile<PackedQ6_K>,
     I8Columns<I8Avx512>::columns,
     VecMath<VecAvx512>::gelu_mul,
     VecMath<VecAvx512>::soft_cap,
