@@ -24,7 +24,8 @@ void run(const KlArgs& a) {
   std::ostringstream ss;
   ss << in.rdbuf();
   const Model base = load_model(a.base);
-  const Model test = load_model_for(a.model);
+  Model test = load_model_for(a.model);
+  repack_for_cpu(a.model, test);  // measure the kernels generation runs
   const Tokenizer tok = tokenizer_for(base, a.model.tokenizer);
   const std::vector<int32_t> ids = tok.encode(ss.str());
   ThreadPool pool(a.model.threads);

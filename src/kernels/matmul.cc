@@ -196,6 +196,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
         return matmul_packed(w, x, n_tokens, y, pool, k, k.q6_k_packed);
       return matmul_blocks(w, x, n_tokens, y, pool, k, w.dtype == DType::Q4_K ? k.q4_k_tile : k.q6_k_tile);
     case DType::I8:
+      if (w.packed && k.i8_packed) return matmul_packed(w, x, n_tokens, y, pool, k, k.i8_packed);
       return matmul_i8(w, x, n_tokens, y, pool, k);
     default:
       return matmul_decoded_rows(w, x, n_tokens, y, pool, k);

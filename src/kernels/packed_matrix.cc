@@ -10,13 +10,23 @@
 
 namespace grok {
 
-bool packable_dtype(DType t) { return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q6_K; }
+bool packable_dtype(DType t) {
+  return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q6_K || t == DType::I8;
+}
+
+bool packable(const WeightMatrix& w) {
+  if (!packable_dtype(w.dtype) || w.cols % packed_block_elems(w.dtype) != 0) return false;
+  if (w.dtype != DType::I8) return true;
+  return !w.round_to_bf16 && w.scales && w.scale_blocks >= 1 && w.cols % w.scale_blocks == 0 &&
+         w.scale_block_cols() % 32 == 0;
+}
 
 int64_t packed_block_elems(DType t) { return t == DType::Q6_K ? 256 : 32; }
 
 uint64_t packed_quant_bytes(DType t) {
   switch (t) {
-    case DType::Q8_0: return 512;
+    case DType::Q8_0:
+    case DType::I8: return 512;
     case DType::Q4_0: return 256;
     case DType::Q6_K: return 4096 + 256;
     default: fail("packed matrices: ", dtype_name(t), " has no packed layout");
@@ -75,11 +85,33 @@ uint16_t pack_q6_k_row(const uint8_t* src, int r, uint8_t* q) {
   return uint16_t(d[0] | d[1] << 8);
 }
 
+// I8 stores input i's weights for every output in row i: a group's block
+// reads 32 stored rows, 16 consecutive bytes from each.
+void pack_i8_groups(const WeightMatrix& w, int64_t g_begin, int64_t g_end, std::byte* out) {
+  const int64_t nb = w.cols / 32, block_cols = w.scale_block_cols();
+  const uint64_t group_bytes = packed_group_bytes(DType::I8, w.cols);
+  for (int64_t g = g_begin; g < g_end; ++g) {
+    auto* group = reinterpret_cast<uint8_t*>(out + uint64_t(g) * group_bytes);
+    uint8_t* scales = group + uint64_t(nb) * 512;
+    const int rows = int(std::min<int64_t>(kPackedRows, w.rows - g * kPackedRows));
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* q = group + uint64_t(b) * 512;
+      for (int k = 0; k < 32; ++k) {
+        const auto* src = reinterpret_cast<const uint8_t*>(w.data) + uint64_t(32 * b + k) * w.row_bytes + g * kPackedRows;
+        for (int r = 0; r < rows; ++r) q[(k / 2) * 32 + 2 * r + k % 2] = src[r];
+      }
+      const uint16_t* s = w.scales + (32 * b / block_cols) * w.rows + g * kPackedRows;
+      std::memcpy(scales + uint64_t(b) * kPackedRows * 2, s, size_t(rows) * 2);
+    }
+  }
+}
+
 }  // namespace
 
 void pack_groups(const WeightMatrix& w, int64_t g_begin, int64_t g_end, std::byte* out) {
   const int64_t nb = w.cols / packed_block_elems(w.dtype);
   const uint64_t quant_bytes = packed_quant_bytes(w.dtype), group_bytes = packed_group_bytes(w.dtype, w.cols);
+  if (w.dtype == DType::I8) return pack_i8_groups(w, g_begin, g_end, out);
   const uint64_t block_bytes = uint64_t(dtype_block_bytes(w.dtype));
   auto* pack_row = w.dtype == DType::Q8_0 ? pack_q8_0_row : w.dtype == DType::Q4_0 ? pack_q4_0_row : pack_q6_k_row;
   for (int64_t g = g_begin; g < g_end; ++g) {

@@ -18,6 +18,8 @@
 // Q4_0 block: 4 chunks of 64 bytes = 32 little-endian 16-bit words; chunk c,
 //   word 2r + h, nibble i (bits 4i..4i+3) = row r's weight 8c + 2i + h as
 //   the unsigned nibble q (the value is d·(q − 8)).
+// I8 (the released checkpoint's int8, stored input-major): as Q8_0, with
+//   each row's bf16 scale of the block's scale block in place of d.
 // Q6_K super-block: its 256 levels q − 32 as int8 in Q8_0's chunks (4096
 //   bytes; sub-block j is chunks 8j .. 8j + 7), then the 16 sub-block scales
 //   as int8 [sub-block][row] (256 bytes). The value is d·scale·(q − 32).
@@ -37,7 +39,11 @@ namespace grok {
 
 constexpr int kPackedRows = 16;
 
-bool packable_dtype(DType t);  // Q8_0, Q4_0 and Q6_K
+bool packable_dtype(DType t);  // Q8_0, Q4_0, Q6_K and I8
+// Whether w can be packed: a packable dtype in whole blocks; I8 also needs
+// scale blocks of whole blocks of 32 and the exact product q·s (its bf16
+// rounding, round_to_bf16, is per weight and stays on the row kernels).
+bool packable(const WeightMatrix& w);
 int64_t packed_block_elems(DType t);   // 32, or Q6_K's 256
 uint64_t packed_quant_bytes(DType t);  // one block of one group: 512, 256 or 4352
 uint64_t packed_group_bytes(DType t, int64_t cols);

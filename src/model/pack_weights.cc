@@ -17,7 +17,7 @@ namespace {
 std::vector<WeightMatrix*> packable_matrices(GrokWeights& w) {
   std::vector<WeightMatrix*> out;
   auto add = [&](WeightMatrix& m) {
-    if (packable_dtype(m.dtype) && m.cols % packed_block_elems(m.dtype) == 0 && !m.packed) out.push_back(&m);
+    if (packable(m) && !m.packed) out.push_back(&m);
   };
   add(w.output);  // the embedding itself is only looked up, row by row
   for (LayerWeights& l : w.layers) {
@@ -45,7 +45,7 @@ uint64_t available_memory() {
 PackReport pack_weights(Model& model, ThreadPool& pool, const std::function<void(uint64_t, uint64_t)>& progress) {
   PackReport report;
   const DotKernels& k = active_dot_kernels();
-  if (!k.q8_0_packed || !k.q4_0_packed || !k.q6_k_packed) {
+  if (!k.q8_0_packed || !k.q4_0_packed || !k.q6_k_packed || !k.i8_packed) {
     report.skipped = "this CPU's kernels use the file's layout";
     return report;
   }
@@ -61,6 +61,11 @@ PackReport pack_weights(Model& model, ThreadPool& pool, const std::function<void
   }
   auto storage = std::make_shared<PackedStorage>(total);
   const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  auto release = [page](const std::byte* from, const std::byte* to) {  // whole pages inside [from, to)
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(from) + page - 1) / page * page;
+    const uintptr_t end = reinterpret_cast<uintptr_t>(to) / page * page;
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  };
   // Slices of groups, each one's source pages released once it is packed,
   // so the file's pages and the copy are never both resident in full.
   constexpr int64_t kSliceGroups = 256;
@@ -74,14 +79,13 @@ PackReport pack_weights(Model& model, ThreadPool& pool, const std::function<void
       // A GGUF's tensors are pages of its read-only mapping: let them go
       // from this process (they stay in the page cache, and come back if
       // touched). Other formats may hold tensors in buffers of their own.
-      if (model.format == "gguf") {
-        const auto first = reinterpret_cast<uintptr_t>(m->row(s0 * kPackedRows));
-        const auto last = reinterpret_cast<uintptr_t>(m->row(std::min(m->rows, s1 * kPackedRows)));
-        const uintptr_t begin = (first + page - 1) / page * page, end = last / page * page;
-        if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-      }
+      // (I8 stores inputs as rows: its slices span the whole matrix, which
+      // is released at the end instead.)
+      if (model.format == "gguf" && m->dtype != DType::I8)
+        release(m->row(s0 * kPackedRows), m->row(std::min(m->rows, s1 * kPackedRows)));
       if (progress) progress(offset + uint64_t(s1) * packed_group_bytes(m->dtype, m->cols), total);
     }
+    if (model.format == "gguf" && m->dtype == DType::I8) release(m->data, m->data + uint64_t(m->cols) * m->row_bytes);
     offset += packed_matrix_bytes(*m);
     m->packed = out;
   }

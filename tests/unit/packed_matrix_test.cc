@@ -1,4 +1,4 @@
-// Packed Q8_0 / Q4_0 / Q6_K matrices: the lane-per-row kernels against the
+// Packed Q8_0 / Q4_0 / Q6_K / I8 matrices: the lane-per-row kernels against the
 // canonical arithmetic written out in scalar code (bit for bit), and matmul
 // on packed matrices against the row-major kernels.
 #include <gtest/gtest.h>
@@ -11,6 +11,7 @@
 #include "core/dtype.h"
 #include "core/quant.h"
 #include "kernels/cpu/dot.h"
+#include "kernels/dequantize.h"
 #include "kernels/matmul.h"
 #include "kernels/packed_matrix.h"
 
@@ -19,6 +20,7 @@ namespace {
 
 struct QuantMatrix {
   std::vector<std::byte> bytes;
+  std::vector<uint16_t> scales;  // I8's
   WeightMatrix w;
 };
 
@@ -27,6 +29,19 @@ QuantMatrix random_matrix(DType t, int64_t rows, int64_t cols, std::mt19937& rng
   std::vector<float> values(size_t(rows * cols));
   for (float& v : values) v = dist(rng);
   QuantMatrix m;
+  if (t == DType::I8) {  // the checkpoint's layout: [cols][rows] int8, bf16 scales per 2 blocks of 64 inputs
+    std::uniform_int_distribution<int> q(-128, 127);
+    std::uniform_real_distribution<float> scale(1e-3f, 2e-3f);
+    m.bytes.resize(size_t(rows * cols));
+    for (auto& b : m.bytes) b = std::byte(uint8_t(q(rng)));
+    const int64_t blocks = cols / 64;
+    m.scales.resize(size_t(blocks * rows));
+    for (auto& v : m.scales) v = f32_to_bf16(scale(rng));
+    m.w = WeightMatrix{t, rows, cols, m.bytes.data(), uint64_t(rows)};
+    m.w.scales = m.scales.data();
+    m.w.scale_blocks = blocks;
+    return m;
+  }
   m.bytes = quantize(t, values.data(), rows * cols);
   m.w = WeightMatrix{t, rows, cols, m.bytes.data(), dtype_bytes(t, cols)};
   return m;
@@ -41,17 +56,22 @@ std::vector<BlockQ16Act> random_activations(int64_t tokens, int64_t cols, std::m
   return xq;
 }
 
-// Weight k of row r's block b as the integer the block scale multiplies.
-int weight_int(const WeightMatrix& w, int64_t r, int64_t b, int k, uint16_t& d) {
+// Weight k of row r's block b as the integer the block scale d multiplies.
+int weight_int(const WeightMatrix& w, int64_t r, int64_t b, int k, float& d) {
+  if (w.dtype == DType::I8) {
+    const int64_t i = 32 * b + k;
+    d = bf16_to_f32(w.scales[(i / w.scale_block_cols()) * w.rows + r]);
+    return int8_t(w.data[uint64_t(i) * w.row_bytes + uint64_t(r)]);
+  }
   if (w.dtype == DType::Q8_0) {
     BlockQ8_0 blk;
     std::memcpy(&blk, w.row(r) + b * sizeof blk, sizeof blk);
-    d = blk.d;
+    d = f16_to_f32(blk.d);
     return blk.q[k];
   }
   BlockQ4_0 blk;
   std::memcpy(&blk, w.row(r) + b * sizeof blk, sizeof blk);
-  d = blk.d;
+  d = f16_to_f32(blk.d);
   return (k < 16 ? blk.qs[k] & 0x0F : blk.qs[k - 16] >> 4) - 8;
 }
 
@@ -83,9 +103,9 @@ float canonical(const WeightMatrix& w, int64_t r, const BlockQ16Act* x) {
   float acc = 0;
   for (int64_t b = 0; b < w.cols / 32; ++b) {
     int32_t sum = 0;
-    uint16_t d = 0;
+    float d = 0;
     for (int k = 0; k < 32; ++k) sum += weight_int(w, r, b, k, d) * x[b].q[k];
-    acc = std::fma(float(sum), f16_to_f32(d) * x[b].d, acc);
+    acc = std::fma(float(sum), d * x[b].d, acc);
   }
   return acc;
 }
@@ -100,12 +120,15 @@ TEST_P(PackedKernelsTest, TilesEqualTheCanonicalArithmetic) {
   if (!k.q8_0_packed) GTEST_SKIP() << "no packed kernels on this ISA";
   std::mt19937 rng(23);
   const int64_t rows = 21;
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q6_K}) {
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q6_K, DType::I8}) {
     const int64_t cols = t == DType::Q6_K ? 512 : 320, nb = cols / 32;
     const QuantMatrix m = random_matrix(t, rows, cols, rng);
     PackedStorage packed(packed_matrix_bytes(m.w));
     pack_groups(m.w, 0, 2, packed.data());
-    auto tile = t == DType::Q8_0 ? k.q8_0_packed : t == DType::Q4_0 ? k.q4_0_packed : k.q6_k_packed;
+    auto tile = t == DType::Q8_0   ? k.q8_0_packed
+                : t == DType::Q4_0 ? k.q4_0_packed
+                : t == DType::Q6_K ? k.q6_k_packed
+                                   : k.i8_packed;
     const auto xq = random_activations(kPackedTokens, cols, rng);
     for (int tokens = 1; tokens <= kPackedTokens; ++tokens)
       for (int64_t g = 0; g < 2; ++g) {
@@ -130,24 +153,40 @@ INSTANTIATE_TEST_SUITE_P(Isas, PackedKernelsTest, ::testing::ValuesIn(supported_
                          [](const auto& info) { return std::string(isa_name(info.param)); });
 
 // matmul on a packed matrix (threads, 16-row tasks, 8-token tiles and their
-// edges) against the row-major kernels, and each token's output equal to
-// what it gets alone.
-TEST(PackedMatmul, MatchesRowMajorAndGivesEachTokenItsOwnResult) {
+// edges) against the double-precision product of the same weights and the
+// same 16-bit activation blocks (the row-major kernels differ from it by
+// fp32 rounding; I8's use fp32 activations), and each token's output equal
+// to what it gets alone.
+TEST(PackedMatmul, MatchesTheDoubleProductAndGivesEachTokenItsOwnResult) {
+  if (!active_dot_kernels().i8_packed) GTEST_SKIP() << "this CPU's kernels have no packed layouts";
   std::mt19937 rng(29);
   ThreadPool pool(3);
-  const int64_t rows = 70, cols = 256, tokens = 13;
+  const int64_t rows = 70, cols = 256, tokens = 13, nb = cols / 32;
   std::normal_distribution<float> dist(0.0f, 1.0f);
   std::vector<float> x(size_t(tokens * cols));
   for (float& v : x) v = dist(rng);
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q6_K}) {
+  std::vector<BlockQ16Act> xq(size_t(tokens * nb));
+  quantize_act_scalar(x.data(), xq.data(), tokens * nb);
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q6_K, DType::I8}) {
     QuantMatrix m = random_matrix(t, rows, cols, rng);
-    std::vector<float> row_major(size_t(tokens * rows)), packed_y(row_major.size()), alone(static_cast<size_t>(rows));
-    matmul(m.w, x.data(), tokens, row_major.data(), pool);
+    std::vector<float> weights(size_t(rows * cols)), packed_y(size_t(tokens * rows)), alone(static_cast<size_t>(rows));
+    dequantize_rows(m.w, 0, rows, weights.data());
     PackedStorage packed(packed_matrix_bytes(m.w));
     pack_groups(m.w, 0, (rows + kPackedRows - 1) / kPackedRows, packed.data());
     m.w.packed = packed.data();
     matmul(m.w, x.data(), tokens, packed_y.data(), pool);
-    for (size_t i = 0; i < packed_y.size(); ++i) ASSERT_NEAR(packed_y[i], row_major[i], 1e-4) << dtype_name(t) << i;
+    for (int64_t tk = 0; tk < tokens; ++tk)
+      for (int64_t r = 0; r < rows; ++r) {
+        double want = 0, size = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+          const BlockQ16Act& b = xq[size_t(tk * nb + c / 32)];
+          const double term = double(weights[size_t(r * cols + c)]) * b.q[c % 32] * b.d;
+          want += term;
+          size += std::abs(term);
+        }
+        ASSERT_NEAR(packed_y[size_t(tk * rows + r)], want, 1e-6 * size + 1e-7)
+            << dtype_name(t) << " token " << tk << " row " << r;
+      }
     for (int64_t tk = 0; tk < tokens; ++tk) {
       matmul(m.w, x.data() + tk * cols, 1, alone.data(), pool);
       for (int64_t r = 0; r < rows; ++r)

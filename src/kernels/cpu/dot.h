@@ -65,6 +65,7 @@ struct DotKernels {
   PackedTileFn q8_0_packed;
   PackedTileFn q4_0_packed;
   PackedTileFn q6_k_packed;  // per 16-weight sub-block instead of per block; nb counts blocks of 32
+  PackedTileFn i8_packed;    // as Q8_0's, the scales bf16
   // DType::I8 (kernels/cpu/i8_columns.h): for outputs r in [r_begin, r_end)
   // and tokens t < n_tokens, y[t·w.rows + r] = Σ x[t·w.cols + i]·W[r][i] over
   // the inputs i in [i_begin, i_end) (overwritten; 0 for an empty range), each

@@ -198,6 +198,7 @@ struct PackedBlocks {
 struct PackedQ8_0 {
   static constexpr uint64_t kQuantBytes = 512;
   static constexpr bool kFoldBroadcast = true;
+  static __m512 scales(const __m256i* p) { return _mm512_cvtph_ps(_mm256_load_si256(p)); }
   static __m512i init(const BlockQ16Act&) { return _mm512_setzero_si512(); }
   template <typename F>
   static void chunks(const std::byte* q, F&& f) {
@@ -209,6 +210,7 @@ struct PackedQ8_0 {
 struct PackedQ4_0 {
   static constexpr uint64_t kQuantBytes = 256;
   static constexpr bool kFoldBroadcast = false;
+  static __m512 scales(const __m256i* p) { return PackedQ8_0::scales(p); }
   // The nibbles are unsigned; Σ(q − 8)·a = Σq·a − 8·Σa.
   static __m512i init(const BlockQ16Act& x) { return _mm512_set1_epi32(-8 * x.sum); }
   template <typename F>
@@ -224,6 +226,13 @@ struct PackedQ4_0 {
   }
 };
 
+// The checkpoint's int8: Q8_0's chunks, each row's scale a bf16.
+struct PackedI8 : PackedQ8_0 {
+  static __m512 scales(const __m256i* p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_load_si256(p)), 16));
+  }
+};
+
 template <typename P, int T, int S>
 void packed_block_tile_fixed(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, float* y,
                        int64_t y_stride) {
@@ -231,7 +240,7 @@ void packed_block_tile_fixed(const std::byte* group, int64_t nb, int rows, const
   __m512 acc[T];
   for (auto& a : acc) a = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const __m512 wd = _mm512_cvtph_ps(_mm256_load_si256(scales + b));
+    const __m512 wd = P::scales(scales + b);
     prefetch_ahead(group + uint64_t(b) * P::kQuantBytes, P::kQuantBytes);
     __m512i sum[T][S];
     for (int t = 0; t < T; ++t) {
@@ -406,6 +415,7 @@ const DotKernels kDotAvx512 = {
     packed_tile<PackedBlocks<PackedQ8_0>>,
     packed_tile<PackedBlocks<PackedQ4_0>>,
     packed_tile<PackedQ6_K>,
+    packed_tile<PackedBlocks<PackedI8>>,
     I8Columns<I8Avx512>::columns,
     VecMath<VecAvx512>::gelu_mul,
     VecMath<VecAvx512>::soft_cap,
