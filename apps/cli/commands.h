@@ -16,7 +16,7 @@ struct ModelArgs {
   std::string tokenizer;  // tokenizer.model overriding the model's vocabulary
   int threads = 0;        // 0: one per hardware thread
   std::string int8_rounding = "exact";  // int8 weights: "exact" q·s, or "bf16" as the reference rounds
-  bool no_repack = false;  // Q8_0 / Q4_0 weights in the file's layout (no copy in memory)
+  bool no_repack = false;  // Q8_0, Q4_0, Q6_K and int8 weights in the file's layout (no copy in memory)
 };
 void add_model_options(CLI::App* cmd, ModelArgs& args);
 // Loads args.model (the built-in model when empty) with progress on stderr.

@@ -22,8 +22,8 @@ void add_model_options(CLI::App* cmd, ModelArgs& args) {
                   "each weight to bf16 first, as xAI's reference does")
       ->check(CLI::IsMember({"exact", "bf16"}));
   cmd->add_flag("--no-repack", args.no_repack,
-                "use Q8_0/Q4_0 weights in the file's layout instead of a faster copy in memory (the copy is the "
-                "same size as those weights; results differ only by float rounding)");
+                "use Q8_0, Q4_0, Q6_K and int8 weights in the file's layout instead of a faster copy in memory "
+                "(about their size; results differ only by rounding)");
 }
 
 std::function<void(int64_t, int64_t)> progress_printer(const std::string& what) {

@@ -57,7 +57,7 @@ struct GenerateResult {
 class Engine {
  public:
   // Without a tokenizer the engine works on token ids only.
-  // `repack`: copy Q8_0 / Q4_0 matrices into the CPU kernels' faster layout
+  // `repack`: copy Q8_0, Q4_0, Q6_K and int8 matrices into the CPU kernels' faster layout
   // (model/pack_weights.h); off, every weight is used in place from the file.
   Engine(Model model, std::optional<Tokenizer> tokenizer, int threads, bool repack = true);
 

@@ -1,17 +1,18 @@
-// Q8_0, Q4_0 and Q6_K matrices repacked for lane-per-row kernels: rows in groups
+// Q8_0, Q4_0, Q6_K and int8 matrices repacked for lane-per-row kernels: rows in groups
 // of 16, each block of 32 inputs interleaved so that one 32-bit lane of a
 // 512-bit register holds two consecutive weights of one row. One int16 dot
 // instruction (VNNI dpwssd) with a broadcast pair of activations then
 // advances 16 rows at once, and each row's block sum is exact in its lane:
 // no horizontal sums, no per-row scale broadcasts, and an activation block
-// is read once per 16 rows instead of once per row. GGUF's row-major blocks
-// cannot do this in place, so the matrices are copied once at load
+// is read once per 16 rows instead of once per row. Neither GGUF's row-major
+// blocks nor the checkpoint's input-major int8 allow this in place, so the
+// matrices are copied once at load
 // (model/pack_weights.h); the copy is the same size as the original (Q6_K:
 // see below).
 //
 // Layout of group g (rows 16g .. 16g + 15; rows past the matrix are zero):
 //   quants: nb blocks (of 32, Q6_K 256), packed_quant_bytes(dtype) each, then
-//   scales: nb × 16 f16, the block's scale d for each row,
+//   scales: nb × 16 f16 (I8: bf16), the block's scale d for each row,
 // and the group padded to a multiple of 64 bytes (packed_group_bytes).
 // Q8_0 block: 16 chunks of 32 bytes; chunk j, bytes 2r and 2r + 1 = row r's
 //   weights 2j and 2j + 1 (sign-extended to int16 when loaded).
@@ -31,7 +32,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 
 #include "kernels/weight_matrix.h"
 

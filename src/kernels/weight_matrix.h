@@ -31,7 +31,7 @@ struct WeightMatrix {
   // once per weight, instead of the exact product q·s (which is what an
   // integer dot product scaled afterwards computes, and the default).
   bool round_to_bf16 = false;
-  // Q8_0 / Q4_0: the same matrix repacked for lane-per-row kernels
+  // Q8_0, Q4_0, Q6_K, I8: the same matrix repacked for lane-per-row kernels
   // (kernels/packed_matrix.h), 64-byte aligned, or nullptr. `data` stays
   // valid: ISAs without packed kernels use it.
   const std::byte* packed = nullptr;

@@ -148,7 +148,7 @@ void tile(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ16Act* x
     for (int t = 0; t < tokens; ++t) y[t * y_stride + r] = row_dot<W>(w + r * row_bytes, x + t * nb, nb);
 }
 
-// Packed Q8_0 / Q4_0 groups (kernels/packed_matrix.h): lane r of every
+// Packed Q8_0 / Q4_0 / I8 groups (kernels/packed_matrix.h): lane r of every
 // register is row r. A chunk's weights are widened to int16 pairs and
 // multiplied with one broadcast activation pair per token, so a block costs
 // 16 dpwssd per token for 16 rows. Integer sums are exact, so a token's
