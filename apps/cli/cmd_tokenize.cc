@@ -17,7 +17,9 @@ struct TokenizeArgs {
 // Only the tokenizer is needed: a GGUF's vocabulary, or --tokenizer alone.
 Tokenizer open_tokenizer(const ModelArgs& m) {
   if (m.model.empty() && !m.tokenizer.empty()) return Tokenizer::from_model_file(m.tokenizer);
-  return open_engine(m)->tokenizer();
+  ModelArgs args = m;
+  args.no_repack = true;  // no matrix is multiplied
+  return open_engine(args)->tokenizer();
 }
 
 }  // namespace
