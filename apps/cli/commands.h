@@ -48,5 +48,6 @@ void register_kl(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_convert(CLI::App& app);
 void register_init(CLI::App& app);
+void register_serve(CLI::App& app);
 
 }  // namespace grok::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   grok::cli::register_quantize(app);
   grok::cli::register_convert(app);
   grok::cli::register_init(app);
+  grok::cli::register_serve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,5 +1,7 @@
 #include "engine/generation.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace grok {
@@ -19,20 +21,45 @@ int64_t checked_capacity(const GrokConfig& c, const std::vector<int32_t>& prompt
 }  // namespace
 
 Generation::Generation(const GrokConfig& config, const Tokenizer& tokenizer, std::vector<int32_t> prompt,
-                       const GenerateOptions& options)
-    : options_(options),
-      eos_id_(config.eos_id),
-      cache_(config, checked_capacity(config, prompt, options)),
-      sampler_(options.sampling),
-      decoder_(tokenizer),
-      stops_(options.stop) {
+                       const GenerateOptions& options, bool own_cache)
+    : options_(options), eos_id_(config.eos_id), sampler_(options.sampling), decoder_(tokenizer), stops_(options.stop) {
+  const int64_t capacity = checked_capacity(config, prompt, options);
+  if (own_cache) cache_ = std::make_unique<KVCache>(config, capacity);
   result_.prompt_ids = std::move(prompt);
   result_.finish_reason = "length";
 }
 
+void Generation::attach_cache(std::unique_ptr<KVCache> cache) {
+  if (!cache) fail("generation: no KV cache to attach");
+  if (cache_) fail("generation: it already has a KV cache");
+  if (prompt_done_) fail("generation: a KV cache attached after the prompt");
+  if (cache->capacity() < capacity())
+    fail("generation: a KV cache of ", cache->capacity(), " positions is smaller than the ", capacity(), " needed");
+  if (cache->length() >= int64_t(result_.prompt_ids.size()))
+    fail("generation: the KV cache already holds ", cache->length(), " positions of a ", result_.prompt_ids.size(),
+         "-token prompt (at least one must be computed)");
+  cache_ = std::move(cache);
+}
+
+KVCache& Generation::cache() {
+  if (!cache_) fail("generation: no KV cache attached");
+  return *cache_;
+}
+
+std::vector<int32_t> Generation::cached_tokens() const {
+  if (!cache_) return {};
+  const size_t n = size_t(cache_->length()), p = result_.prompt_ids.size();
+  std::vector<int32_t> t(result_.prompt_ids.begin(), result_.prompt_ids.begin() + std::min(n, p));
+  if (n > p) t.insert(t.end(), result_.ids.begin(), result_.ids.begin() + std::min(n - p, result_.ids.size()));
+  return t;
+}
+
 std::span<const int32_t> Generation::pending() const {
   if (done_) return {};
-  if (!prompt_done_) return result_.prompt_ids;
+  if (!prompt_done_) {
+    const int64_t have = cache_ ? cache_->length() : 0;
+    return std::span<const int32_t>(result_.prompt_ids).subspan(size_t(have));
+  }
   return std::span<const int32_t>(&next_, 1);
 }
 

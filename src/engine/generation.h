@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -16,15 +17,28 @@ namespace grok {
 
 class Generation {
  public:
-  // Checks the request against the model (empty prompt, context) and makes
-  // room in its own KV cache for the prompt plus max_tokens.
+  // Checks the request against the model (empty prompt, context) and, with
+  // own_cache, makes room in a KV cache of its own for capacity() positions;
+  // without, the caller attaches one (attach_cache) before the first pass.
   Generation(const GrokConfig& config, const Tokenizer& tokenizer, std::vector<int32_t> prompt,
-             const GenerateOptions& options);
+             const GenerateOptions& options, bool own_cache = true);
+
+  // The prompt plus max_tokens: the positions its cache must hold.
+  int64_t capacity() const { return int64_t(result_.prompt_ids.size()) + options_.max_tokens; }
+  const std::vector<int32_t>& prompt() const { return result_.prompt_ids; }
+  // Takes a cache of at least capacity() positions. It may already hold a
+  // prefix of the prompt (computed for the same tokens): only the rest is
+  // processed, of which there must be at least one token.
+  void attach_cache(std::unique_ptr<KVCache> cache);
+  bool has_cache() const { return cache_ != nullptr; }
+  void release_cache() { cache_.reset(); }
+  // The tokens of the positions its cache holds (prompt, then generated).
+  std::vector<int32_t> cached_tokens() const;
 
   // The tokens the next forward pass must process for this generation: the
-  // prompt first, then each sampled token.
+  // prompt first (what the cache does not hold yet), then each sampled token.
   std::span<const int32_t> pending() const;
-  KVCache& cache() { return cache_; }
+  KVCache& cache();
 
   // After a forward pass over pending(): samples from its logits row, streams
   // the token's text to on_token, and returns whether another pass is needed.
@@ -39,7 +53,7 @@ class Generation {
 
   GenerateOptions options_;
   int32_t eos_id_;
-  KVCache cache_;
+  std::unique_ptr<KVCache> cache_;
   Sampler sampler_;
   StreamDecoder decoder_;
   StopStringFilter stops_;

@@ -55,9 +55,16 @@ void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, 
       const int64_t n_keys = seg.pos0 + (t - seg.first) + 1;  // causal: itself and everything before
       const float* q = &s.q[size_t(t * q_dim + h * hd)];
       // Masked keys (pad tokens) get exactly zero weight, as -1e30 does in the
-      // reference's softmax.
-      for (int64_t j = 0; j < n_keys; ++j)
-        p[j] = valid[j] ? dot(q, cache.key(layer, kv_head, j), hd) * c.attn_scale : 0.0f;
+      // reference's softmax. Keys (and values) go block by block, each
+      // block's contiguous [position][head_dim].
+      const int64_t B = cache.block_tokens();
+      for (int64_t j0 = 0, b = 0; j0 < n_keys; j0 += B, ++b) {
+        const float* k = cache.block_keys(b, layer, kv_head);
+        const uint8_t* ok = valid + j0;
+        float* pb = p + j0;
+        const int64_t n = std::min(B, n_keys - j0);
+        for (int64_t j = 0; j < n; ++j, k += hd) pb[j] = ok[j] ? dot(q, k, hd) * c.attn_scale : 0.0f;
+      }
       soft_cap(p, n_keys, c.attn_cap);
       float mx = -std::numeric_limits<float>::infinity();
       for (int64_t j = 0; j < n_keys; ++j)
@@ -71,13 +78,18 @@ void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, 
       // No valid key at all: the reference's all -1e30 row is uniform.
       const bool none_valid = sum == 0;
       const float inv = none_valid ? 1.0f / float(n_keys) : float(1.0 / sum);
+      if (none_valid) std::fill(p, p + n_keys, 1.0f);
       float* ctx = &s.context[size_t(t * q_dim + h * hd)];
       std::fill(ctx, ctx + hd, 0.0f);
-      for (int64_t j = 0; j < n_keys; ++j) {
-        const float w = (none_valid ? 1.0f : p[j]) * inv;
-        if (w == 0.0f) continue;
-        const float* v = cache.value(layer, kv_head, j);
-        for (int64_t d = 0; d < hd; ++d) ctx[d] += w * v[d];
+      for (int64_t j0 = 0, b = 0; j0 < n_keys; j0 += B, ++b) {
+        const float* v = cache.block_values(b, layer, kv_head);
+        const float* pb = p + j0;
+        const int64_t n = std::min(B, n_keys - j0);
+        for (int64_t j = 0; j < n; ++j, v += hd) {
+          const float w = pb[j] * inv;
+          if (w == 0.0f) continue;
+          for (int64_t d = 0; d < hd; ++d) ctx[d] += w * v[d];
+        }
       }
     }
   });

@@ -1,0 +1,207 @@
+#include "server/http_server.h"
+
+#include <httplib.h>
+
+#include <csignal>
+
+#include "core/error.h"
+#include "server/web_page.h"
+
+namespace grok::server {
+namespace {
+
+// Labels for grok_requests_total: known endpoints only, so that arbitrary
+// paths cannot grow the metrics without bound.
+std::string endpoint_label(const std::string& path) {
+  for (const char* known : {"/", "/health", "/metrics", "/v1/models", "/v1/completions", "/v1/chat/completions"})
+    if (path == known) return known;
+  return "other";
+}
+
+void send_error(httplib::Response& res, const ApiError& e) {
+  res.status = e.status;
+  res.set_content(dump(error_object(e)), "application/json");
+}
+
+}  // namespace
+
+bool constant_time_equal(const std::string& presented, const std::string& expected) {
+  // Time depends only on the expected key's length.
+  unsigned diff = presented.size() == expected.size() ? 0u : 1u;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const unsigned char p = i < presented.size() ? static_cast<unsigned char>(presented[i]) : 0;
+    diff |= unsigned(p ^ static_cast<unsigned char>(expected[i]));
+  }
+  return diff == 0;
+}
+
+HttpServer::HttpServer(CompletionService& service, Scheduler& scheduler, Metrics& metrics, HttpOptions options)
+    : service_(service), scheduler_(scheduler), metrics_(metrics), options_(std::move(options)),
+      http_(std::make_unique<httplib::Server>()) {
+  created_ = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  // Every request holds an answering thread while it waits for tokens, so
+  // there is one for each sequence the scheduler admits, plus a few for
+  // /health, /metrics and requests that get 429.
+  const size_t threads = size_t(scheduler_.capacity()) + 8;
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http_->set_payload_max_length(options_.max_body_bytes);
+  routes();
+}
+
+HttpServer::~HttpServer() {
+  begin_drain();
+  finish(std::chrono::milliseconds(0));
+}
+
+void HttpServer::routes() {
+  httplib::Server& s = *http_;
+
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (options_.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+    const std::string auth = req.get_header_value("Authorization");
+    const std::string prefix = "Bearer ";
+    if (auth.rfind(prefix, 0) == 0 && constant_time_equal(auth.substr(prefix.size()), options_.api_key))
+      return httplib::Server::HandlerResponse::Unhandled;
+    res.set_header("WWW-Authenticate", "Bearer");
+    send_error(res, ApiError(401,
+                             auth.empty() ? "no API key given: send the header 'Authorization: Bearer KEY'"
+                                          : "the API key is wrong",
+                             "", "invalid_request_error", "invalid_api_key"));
+    return httplib::Server::HandlerResponse::Handled;
+  });
+
+  // Fills in an error object for the statuses httplib answers itself (404, 413, 400 on a bad request line).
+  s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    std::string message = cat("HTTP status ", res.status);
+    std::string type = "invalid_request_error";
+    if (res.status == 404) message = cat("no such endpoint: ", req.method, " ", quote_name(req.path));
+    if (res.status == 413) message = "the request body is too large";
+    if (res.status >= 500) type = "server_error";
+    res.set_content(dump(error_object(message, type, "", "")), "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+
+  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string message = "internal error";
+    int status = 500;
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::bad_alloc&) {
+      message = "out of memory";
+      status = 503;
+    } catch (const std::exception& e) {
+      message = cat("internal error: ", e.what());
+    } catch (...) {
+    }
+    res.status = status;
+    res.set_content(dump(error_object(message, "server_error", "", "")), "application/json");
+  });
+
+  // Counted before the response goes out (the logger runs after), so a
+  // client that reads /metrics next sees its own request.
+  s.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    metrics_.count_request(endpoint_label(req.path), res.status);
+  });
+
+  s.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    const std::string_view page = web_page();
+    res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
+  });
+
+  s.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    if (draining_) {
+      res.status = 503;
+      res.set_content(R"({"status":"shutting down"})", "application/json");
+    } else {
+      res.set_content(R"({"status":"ok"})", "application/json");
+    }
+  });
+
+  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics_.prometheus_text(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+
+  s.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(dump(models_response(service_.options().model_id, created_)), "application/json");
+  });
+
+  auto completion = [this](bool chat) {
+    return [this, chat](const httplib::Request& req, httplib::Response& res) {
+      try {
+        if (draining_) throw ApiError(503, "the server is shutting down", "", "server_error", "shutting_down");
+        const json body = parse_json_body(req.body);
+        CompletionRequest request = chat ? parse_chat_request(body) : parse_completion_request(body);
+        // Counts the response as unwritten until the library drops the
+        // provider (after writing it, or on failure); from before the request
+        // is queued, so a shutdown cannot miss it.
+        {
+          std::lock_guard lock(responses_mu_);
+          ++responses_;
+        }
+        auto written = std::shared_ptr<void>(nullptr, [this](void*) {
+          {
+            std::lock_guard lock(responses_mu_);
+            --responses_;
+          }
+          responses_cv_.notify_all();
+        });
+        std::shared_ptr<RunningCompletion> run = service_.start(std::move(request));
+        // The response is chunked even when it is one JSON object: the
+        // provider can then watch the connection and cancel the request
+        // when the client leaves.
+        if (run->streaming()) res.set_header("Cache-Control", "no-cache");
+        res.set_chunked_content_provider(
+            run->streaming() ? "text/event-stream" : "application/json",
+            [run, written](size_t, httplib::DataSink& sink) {
+              const bool ok = run->run([&](std::string_view bytes) { return sink.write(bytes.data(), bytes.size()); },
+                                       [&] { return sink.is_writable(); });
+              if (ok) sink.done();
+              return ok;
+            });
+      } catch (const ApiError& e) {
+        if (e.status == 429) res.set_header("Retry-After", std::to_string(options_.retry_after_seconds));
+        send_error(res, e);
+      }
+    };
+  };
+  s.Post("/v1/completions", completion(false));
+  s.Post("/v1/chat/completions", completion(true));
+}
+
+int HttpServer::start() {
+  // The library writes to sockets without MSG_NOSIGNAL: a client that hangs
+  // up mid-stream must not kill the process with SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
+  const int port = options_.port == 0 ? http_->bind_to_any_port(options_.host)
+                                      : (http_->bind_to_port(options_.host, options_.port) ? options_.port : -1);
+  if (port < 0)
+    fail("cannot listen on ", options_.host, ":", options_.port,
+         " (address in use, not an address of this machine, or a privileged port)");
+  listener_ = std::thread([this] {
+    http_->listen_after_bind();
+    listening_done_ = true;
+  });
+  // stop() is ignored until the listener runs; wait for it so a stop right after start is not lost.
+  while (!http_->is_running() && !listening_done_) std::this_thread::yield();
+  return port;
+}
+
+void HttpServer::begin_drain() { draining_ = true; }
+
+void HttpServer::finish(std::chrono::milliseconds timeout) {
+  draining_ = true;
+  {
+    std::unique_lock lock(responses_mu_);
+    responses_cv_.wait_for(lock, timeout, [&] { return responses_ == 0; });
+  }
+  http_->stop();
+  join();
+}
+
+void HttpServer::join() {
+  if (listener_.joinable()) listener_.join();
+}
+
+}  // namespace grok::server
