@@ -34,17 +34,19 @@ void matmul_rows(const WeightMatrix& w, int64_t n_tokens, float* y, ThreadPool& 
   });
 }
 
-// x [n_tokens][32·nb] as 16-bit activation blocks, in a buffer of the
-// calling thread's that the next call reuses.
-const BlockQ16Act* quantize_activations(const float* x, int64_t n_tokens, int64_t nb, ThreadPool& pool,
-                                        const DotKernels& k) {
+// x [n_tokens][32·nb] as activation blocks (16-bit BlockQ16Act, or the
+// packed Q4_0 kernel's 8-bit BlockQ8Act), in a buffer of the calling
+// thread's that the next call reuses.
+template <typename Block>
+const Block* quantize_activations(const float* x, int64_t n_tokens, int64_t nb, ThreadPool& pool,
+                                  void (*quantize)(const float*, Block*, int64_t)) {
   // Workers get a plain pointer (naming the thread_local in their lambdas
   // would reach their own, empty, copy).
-  thread_local std::vector<BlockQ16Act> buffer;
+  thread_local std::vector<Block> buffer;
   buffer.resize(size_t(n_tokens * nb));
-  BlockQ16Act* xq = buffer.data();
+  Block* xq = buffer.data();
   pool.parallel_for(n_tokens, [&](int64_t b, int64_t e, int) {
-    for (int64_t t = b; t < e; ++t) k.quantize_act(x + t * 32 * nb, xq + t * nb, nb);
+    for (int64_t t = b; t < e; ++t) quantize(x + t * 32 * nb, xq + t * nb, nb);
   });
   return xq;
 }
@@ -56,7 +58,7 @@ const BlockQ16Act* quantize_activations(const float* x, int64_t n_tokens, int64_
 void matmul_blocks(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
                    const DotKernels& k, DotKernels::TileFn tile) {
   const int64_t nb = w.cols / 32;
-  const BlockQ16Act* xq = quantize_activations(x, n_tokens, nb, pool, k);
+  const BlockQ16Act* xq = quantize_activations(x, n_tokens, nb, pool, k.quantize_act);
   for_each_row_range(w, pool, [&](int64_t r_begin, int64_t r_end) {
     for (int64_t r = r_begin; r < r_end; r += kTileRows) {
       const int rows = int(std::min<int64_t>(kTileRows, r_end - r));
@@ -70,10 +72,12 @@ void matmul_blocks(const WeightMatrix& w, const float* x, int64_t n_tokens, floa
 
 // Packed Q8_0 / Q4_0 / Q6_K (kernels/packed_matrix.h): a task's group of 16 rows
 // stays in cache while the tokens stream past it, kPackedTokens at a time.
+template <typename Block>
 void matmul_packed(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
-                   const DotKernels& k, DotKernels::PackedTileFn tile) {
+                   void (*quantize)(const float*, Block*, int64_t),
+                   void (*tile)(const std::byte*, int64_t, int, const Block*, int, float*, int64_t)) {
   const int64_t nb = w.cols / 32;
-  const BlockQ16Act* xq = quantize_activations(x, n_tokens, nb, pool, k);
+  const Block* xq = quantize_activations(x, n_tokens, nb, pool, quantize);
   const uint64_t group_bytes = packed_group_bytes(w.dtype, w.cols);
   static_assert(kPackedRows == 16, "one task is one group");
   for_each_row_range(w, pool, [&](int64_t r_begin, int64_t r_end) {
@@ -183,20 +187,20 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
       });
     }
     case DType::Q8_0:
-      if (w.packed && k.q8_0_packed) return matmul_packed(w, x, n_tokens, y, pool, k, k.q8_0_packed);
+      if (w.packed && k.q8_0_packed) return matmul_packed(w, x, n_tokens, y, pool, k.quantize_act, k.q8_0_packed);
       return matmul_blocks(w, x, n_tokens, y, pool, k, k.q8_0_tile);
     case DType::Q4_0:
-      if (w.packed && k.q4_0_packed) return matmul_packed(w, x, n_tokens, y, pool, k, k.q4_0_packed);
+      if (w.packed && k.q4_0_packed) return matmul_packed(w, x, n_tokens, y, pool, k.quantize_act8, k.q4_0_packed);
       return matmul_blocks(w, x, n_tokens, y, pool, k, k.q4_0_tile);
     case DType::Q4_K:
     case DType::Q6_K:
       // A width of partial super-blocks goes to the decoder, which rejects it.
       if (n % 256 != 0) return matmul_decoded_rows(w, x, n_tokens, y, pool, k);
       if (w.dtype == DType::Q6_K && w.packed && k.q6_k_packed)
-        return matmul_packed(w, x, n_tokens, y, pool, k, k.q6_k_packed);
+        return matmul_packed(w, x, n_tokens, y, pool, k.quantize_act, k.q6_k_packed);
       return matmul_blocks(w, x, n_tokens, y, pool, k, w.dtype == DType::Q4_K ? k.q4_k_tile : k.q6_k_tile);
     case DType::I8:
-      if (w.packed && k.i8_packed) return matmul_packed(w, x, n_tokens, y, pool, k, k.i8_packed);
+      if (w.packed && k.i8_packed) return matmul_packed(w, x, n_tokens, y, pool, k.quantize_act, k.i8_packed);
       return matmul_i8(w, x, n_tokens, y, pool, k);
     default:
       return matmul_decoded_rows(w, x, n_tokens, y, pool, k);

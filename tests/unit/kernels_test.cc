@@ -222,6 +222,14 @@ TEST_P(DotKernelsTest, EveryPathMatchesTheScalarKernels) {
       ASSERT_EQ(xq[size_t(k)].sum, xq_ref[size_t(k)].sum);
       ASSERT_EQ(0, std::memcmp(xq[size_t(k)].q, xq_ref[size_t(k)].q, sizeof xq[size_t(k)].q)) << "block " << k;
     }
+    std::vector<BlockQ8Act> x8(static_cast<size_t>(nb)), x8_ref(static_cast<size_t>(nb));
+    fast.quantize_act8(x.data(), x8.data(), nb);
+    ref.quantize_act8(x.data(), x8_ref.data(), nb);
+    for (int64_t k = 0; k < nb; ++k) {
+      ASSERT_EQ(x8[size_t(k)].d, x8_ref[size_t(k)].d);
+      ASSERT_EQ(x8[size_t(k)].sum, x8_ref[size_t(k)].sum);
+      ASSERT_EQ(0, std::memcmp(x8[size_t(k)].q, x8_ref[size_t(k)].q, sizeof x8[size_t(k)].q)) << "8-bit block " << k;
+    }
     if (n >= 64) {  // a zero block and a block of exact halves (ties round to even)
       auto special = x;
       std::fill(special.begin(), special.begin() + 32, 0.0f);
@@ -233,6 +241,16 @@ TEST_P(DotKernelsTest, EveryPathMatchesTheScalarKernels) {
         ASSERT_EQ(sq[size_t(k)].d, sq_ref[size_t(k)].d);
         ASSERT_EQ(sq[size_t(k)].sum, sq_ref[size_t(k)].sum);
         ASSERT_EQ(0, std::memcmp(sq[size_t(k)].q, sq_ref[size_t(k)].q, sizeof sq[size_t(k)].q)) << "special block " << k;
+      }
+      // 8-bit ties: a block whose largest value is 127 steps to exact halves.
+      for (int i = 32; i < 64; ++i) special[size_t(i)] = (i == 32 ? 127.0f : float(i - 32) + 0.5f) * (i % 2 ? -1.0f : 1.0f);
+      std::vector<BlockQ8Act> s8(2), s8_ref(2);
+      fast.quantize_act8(special.data(), s8.data(), 2);
+      ref.quantize_act8(special.data(), s8_ref.data(), 2);
+      for (int k = 0; k < 2; ++k) {
+        ASSERT_EQ(s8[size_t(k)].d, s8_ref[size_t(k)].d);
+        ASSERT_EQ(s8[size_t(k)].sum, s8_ref[size_t(k)].sum);
+        ASSERT_EQ(0, std::memcmp(s8[size_t(k)].q, s8_ref[size_t(k)].q, sizeof s8[size_t(k)].q)) << "special 8-bit block " << k;
       }
     }
     const auto* wb = reinterpret_cast<const BlockQ8_0*>(wq.data());

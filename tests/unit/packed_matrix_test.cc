@@ -1,6 +1,6 @@
 // Packed Q8_0 / Q4_0 / Q6_K / I8 matrices: the lane-per-row kernels against the
 // canonical arithmetic written out in scalar code (bit for bit), and matmul
-// on packed matrices against the row-major kernels.
+// on packed matrices against the double product of the same activation blocks.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -47,13 +47,30 @@ QuantMatrix random_matrix(DType t, int64_t rows, int64_t cols, std::mt19937& rng
   return m;
 }
 
-std::vector<BlockQ16Act> random_activations(int64_t tokens, int64_t cols, std::mt19937& rng) {
+std::vector<float> random_floats(int64_t n, std::mt19937& rng) {
   std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> x(size_t(tokens * cols));
+  std::vector<float> x(static_cast<size_t>(n));
   for (float& v : x) v = dist(rng);
-  std::vector<BlockQ16Act> xq(size_t(tokens * cols / 32));
-  quantize_act_scalar(x.data(), xq.data(), int64_t(xq.size()));
-  return xq;
+  return x;
+}
+
+// Both activation formats of the same values: 16-bit blocks for most
+// packed kernels, 8-bit ones (packed Q4_0's lane order) for Q4_0's.
+struct Activations {
+  std::vector<BlockQ16Act> q16;
+  std::vector<BlockQ8Act> q8;
+  explicit Activations(const std::vector<float>& x) : q16(x.size() / 32), q8(x.size() / 32) {
+    quantize_act_scalar(x.data(), q16.data(), int64_t(q16.size()));
+    quantize_act8_scalar(x.data(), q8.data(), int64_t(q8.size()));
+  }
+};
+
+// Activation k of a block as an integer, whatever the format.
+int act_int(const BlockQ16Act& b, int k) { return b.q[k]; }
+int act_int(const BlockQ8Act& b, int k) {
+  for (int j = 0; j < 8; ++j)
+    if (kQ4_0LaneOrder[j] == k % 8) return b.q[8 * (k / 8) + j];
+  return 0;
 }
 
 // Weight k of row r's block b as the integer the block scale d multiplies.
@@ -98,16 +115,43 @@ float canonical_q6_k(const WeightMatrix& w, int64_t r, const BlockQ16Act* x) {
 }
 
 // The packed kernels' documented arithmetic (dot.h), one output at a time.
-float canonical(const WeightMatrix& w, int64_t r, const BlockQ16Act* x) {
-  if (w.dtype == DType::Q6_K) return canonical_q6_k(w, r, x);
+template <typename Act>
+float canonical_blocks(const WeightMatrix& w, int64_t r, const Act* x) {
   float acc = 0;
   for (int64_t b = 0; b < w.cols / 32; ++b) {
     int32_t sum = 0;
     float d = 0;
-    for (int k = 0; k < 32; ++k) sum += weight_int(w, r, b, k, d) * x[b].q[k];
+    for (int k = 0; k < 32; ++k) sum += weight_int(w, r, b, k, d) * act_int(x[b], k);
     acc = std::fma(float(sum), d * x[b].d, acc);
   }
   return acc;
+}
+float canonical(const WeightMatrix& w, int64_t r, const Activations& a, int64_t block) {
+  if (w.dtype == DType::Q6_K) return canonical_q6_k(w, r, a.q16.data() + block);
+  if (w.dtype == DType::Q4_0) return canonical_blocks(w, r, a.q8.data() + block);
+  return canonical_blocks(w, r, a.q16.data() + block);
+}
+
+TEST(QuantizeAct8, RoundsEachValueToTheBlockScaleInLaneOrder) {
+  std::mt19937 rng(5);
+  std::vector<float> x = random_floats(96, rng);
+  x[40] = 0;  // a zero block would give d = 0: check one with a zero value too
+  for (int i = 64; i < 96; ++i) x[size_t(i)] = 0;
+  const Activations a(x);
+  for (int64_t b = 0; b < 3; ++b) {
+    float amax = 0;
+    for (int k = 0; k < 32; ++k) amax = std::max(amax, std::abs(x[size_t(32 * b + k)]));
+    ASSERT_EQ(a.q8[size_t(b)].d, amax / 127.0f);
+    int32_t sum = 0;
+    for (int k = 0; k < 32; ++k) {
+      const int q = act_int(a.q8[size_t(b)], k);
+      sum += q;
+      ASSERT_LE(std::abs(q), 127);
+      if (amax > 0) EXPECT_NEAR(q * a.q8[size_t(b)].d, x[size_t(32 * b + k)], 0.5001 * a.q8[size_t(b)].d);
+      else EXPECT_EQ(q, 0);
+    }
+    EXPECT_EQ(a.q8[size_t(b)].sum, sum);
+  }
 }
 
 class PackedKernelsTest : public ::testing::TestWithParam<Isa> {};
@@ -125,16 +169,18 @@ TEST_P(PackedKernelsTest, TilesEqualTheCanonicalArithmetic) {
     const QuantMatrix m = random_matrix(t, rows, cols, rng);
     PackedStorage packed(packed_matrix_bytes(m.w));
     pack_groups(m.w, 0, 2, packed.data());
-    auto tile = t == DType::Q8_0   ? k.q8_0_packed
-                : t == DType::Q4_0 ? k.q4_0_packed
-                : t == DType::Q6_K ? k.q6_k_packed
-                                   : k.i8_packed;
-    const auto xq = random_activations(kPackedTokens, cols, rng);
+    const Activations xq(random_floats(kPackedTokens * cols, rng));
     for (int tokens = 1; tokens <= kPackedTokens; ++tokens)
       for (int64_t g = 0; g < 2; ++g) {
         const int valid = int(std::min<int64_t>(kPackedRows, rows - g * kPackedRows));
         std::vector<float> y(size_t(tokens * kPackedRows), -1234.0f);
-        tile(packed.data() + g * packed_group_bytes(t, cols), nb, valid, xq.data(), tokens, y.data(), kPackedRows);
+        const std::byte* group = packed.data() + g * packed_group_bytes(t, cols);
+        if (t == DType::Q4_0) {
+          k.q4_0_packed(group, nb, valid, xq.q8.data(), tokens, y.data(), kPackedRows);
+        } else {
+          auto tile = t == DType::Q8_0 ? k.q8_0_packed : t == DType::Q6_K ? k.q6_k_packed : k.i8_packed;
+          tile(group, nb, valid, xq.q16.data(), tokens, y.data(), kPackedRows);
+        }
         for (int tk = 0; tk < tokens; ++tk)
           for (int r = 0; r < kPackedRows; ++r) {
             const float got = y[size_t(tk * kPackedRows + r)];
@@ -142,7 +188,7 @@ TEST_P(PackedKernelsTest, TilesEqualTheCanonicalArithmetic) {
               ASSERT_EQ(got, -1234.0f) << "row past the matrix written";
               continue;
             }
-            ASSERT_EQ(got, canonical(m.w, g * kPackedRows + r, xq.data() + tk * nb))
+            ASSERT_EQ(got, canonical(m.w, g * kPackedRows + r, xq, tk * nb))
                 << dtype_name(t) << " tokens " << tokens << " token " << tk << " row " << g * kPackedRows + r;
           }
       }
@@ -154,19 +200,15 @@ INSTANTIATE_TEST_SUITE_P(Isas, PackedKernelsTest, ::testing::ValuesIn(supported_
 
 // matmul on a packed matrix (threads, 16-row tasks, 8-token tiles and their
 // edges) against the double-precision product of the same weights and the
-// same 16-bit activation blocks (the row-major kernels differ from it by
-// fp32 rounding; I8's use fp32 activations), and each token's output equal
-// to what it gets alone.
+// same activation blocks (16-bit; Q4_0's 8-bit), and each token's output
+// equal to what it gets alone.
 TEST(PackedMatmul, MatchesTheDoubleProductAndGivesEachTokenItsOwnResult) {
   if (!active_dot_kernels().i8_packed) GTEST_SKIP() << "this CPU's kernels have no packed layouts";
   std::mt19937 rng(29);
   ThreadPool pool(3);
   const int64_t rows = 70, cols = 256, tokens = 13, nb = cols / 32;
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> x(size_t(tokens * cols));
-  for (float& v : x) v = dist(rng);
-  std::vector<BlockQ16Act> xq(size_t(tokens * nb));
-  quantize_act_scalar(x.data(), xq.data(), tokens * nb);
+  const std::vector<float> x = random_floats(tokens * cols, rng);
+  const Activations xq(x);
   for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q6_K, DType::I8}) {
     QuantMatrix m = random_matrix(t, rows, cols, rng);
     std::vector<float> weights(size_t(rows * cols)), packed_y(size_t(tokens * rows)), alone(static_cast<size_t>(rows));
@@ -179,8 +221,10 @@ TEST(PackedMatmul, MatchesTheDoubleProductAndGivesEachTokenItsOwnResult) {
       for (int64_t r = 0; r < rows; ++r) {
         double want = 0, size = 0;
         for (int64_t c = 0; c < cols; ++c) {
-          const BlockQ16Act& b = xq[size_t(tk * nb + c / 32)];
-          const double term = double(weights[size_t(r * cols + c)]) * b.q[c % 32] * b.d;
+          const size_t b = size_t(tk * nb + c / 32);
+          const double a = t == DType::Q4_0 ? double(act_int(xq.q8[b], int(c % 32))) * xq.q8[b].d
+                                            : double(xq.q16[b].q[c % 32]) * xq.q16[b].d;
+          const double term = double(weights[size_t(r * cols + c)]) * a;
           want += term;
           size += std::abs(term);
         }

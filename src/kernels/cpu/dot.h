@@ -18,7 +18,8 @@ namespace grok {
 // int16×int16 multiply-adds (madd_epi16, VNNI dpwssd) do as many products per
 // instruction as the int8 ones, and the activation error falls from ~0.4% to
 // ~0.002% of the block's largest value (8-bit moved logits by 0.6 on a random
-// Q8_0 model; 16-bit keeps it within 1e-3 of the float64 reference).
+// Q8_0 model; 16-bit keeps it within 1e-3 of the float64 reference). The
+// packed Q4_0 kernel is the exception (BlockQ8Act below).
 // `sum` = Σq lets formats with an offset (Q4_0's q-8) fold it in per block.
 struct BlockQ16Act {
   float d;
@@ -26,6 +27,21 @@ struct BlockQ16Act {
   int16_t q[32];
 };
 static_assert(sizeof(BlockQ16Act) == 72);
+
+// Activations quantised to 8 bits (d = amax/127), for the packed Q4_0 kernel
+// only: there the int16 products cost twice the instructions of the 4-bit
+// weights' bytes and decode stopped being memory-bound, while u8×s8 VNNI
+// (dpbusd) does 4 products a lane. The activation rounding (~0.4% of the
+// block's largest value) is far below Q4_0's own weight rounding (~6% of
+// its block's largest weight). q is stored in the packed Q4_0 lane order:
+// q[8c + j] = activation 8c + kQ4_0LaneOrder[j] (kernels/packed_matrix.h).
+struct BlockQ8Act {
+  float d;
+  int32_t sum;  // Σq, for Q4_0's offset
+  int8_t q[32];
+};
+static_assert(sizeof(BlockQ8Act) == 40);
+inline constexpr int kQ4_0LaneOrder[8] = {0, 4, 1, 5, 2, 6, 3, 7};
 
 struct DotKernels {
   Isa isa;
@@ -42,6 +58,8 @@ struct DotKernels {
   float (*q6_k)(const std::byte* w, const BlockQ16Act* x, int64_t nb32);
   // x[0..32·nb) -> nb activation blocks.
   void (*quantize_act)(const float* x, BlockQ16Act* out, int64_t nb);
+  // The same as 8-bit blocks in the packed Q4_0 lane order.
+  void (*quantize_act8)(const float* x, BlockQ8Act* out, int64_t nb);
   // A tile of up to kTileRows weight rows × kTileTokens tokens:
   // y[t·y_stride + r] = row r · token t, for r < rows, t < tokens. Rows are
   // row_bytes apart from w; token t's activation blocks start at x + t·nb.
@@ -63,7 +81,10 @@ struct DotKernels {
   using PackedTileFn = void (*)(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, int tokens,
                                 float* y, int64_t y_stride);
   PackedTileFn q8_0_packed;
-  PackedTileFn q4_0_packed;
+  // Q4_0's takes 8-bit activation blocks (quantize_act8_scalar), same arithmetic.
+  using PackedQ8TileFn = void (*)(const std::byte* group, int64_t nb, int rows, const BlockQ8Act* x, int tokens,
+                                  float* y, int64_t y_stride);
+  PackedQ8TileFn q4_0_packed;
   PackedTileFn q6_k_packed;  // per 16-weight sub-block instead of per block; nb counts blocks of 32
   PackedTileFn i8_packed;    // as Q8_0's, the scales bf16
   // DType::I8 (kernels/cpu/i8_columns.h): for outputs r in [r_begin, r_end)
@@ -97,6 +118,9 @@ void tile_by_dots(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ
 // The scalar activation quantiser. Every path gives the same activation
 // blocks bit for bit (AVX-512 has a vector copy of it; a test checks).
 void quantize_act_scalar(const float* x, BlockQ16Act* out, int64_t nb);
+// x[0..32·nb) -> nb 8-bit blocks in the packed Q4_0 lane order; every ISA's
+// version gives the same blocks bit for bit.
+void quantize_act8_scalar(const float* x, BlockQ8Act* out, int64_t nb);
 
 const DotKernels& dot_kernels(Isa isa);  // throws if the CPU lacks `isa`
 inline const DotKernels& active_dot_kernels() { return dot_kernels(active_isa()); }

@@ -149,13 +149,15 @@ void tile(const std::byte* w, uint64_t row_bytes, int rows, const BlockQ16Act* x
 }
 
 // Packed Q8_0 / Q4_0 / I8 groups (kernels/packed_matrix.h): lane r of every
-// register is row r. A chunk's weights are widened to int16 pairs and
-// multiplied with one broadcast activation pair per token, so a block costs
-// 16 dpwssd per token for 16 rows. Integer sums are exact, so a token's
-// block sum may be split over S accumulators (to break the dependency chain
-// when few tokens share the tile) without changing any result.
+// register is row r. Q8_0 and I8 chunks are widened to int16 pairs and
+// multiplied with one broadcast 16-bit activation pair per token (16 dpwssd
+// per block per token for 16 rows); Q4_0's nibbles are masked into bytes
+// and multiplied with 4 broadcast 8-bit activations (8 dpbusd). Integer sums
+// are exact, so a token's block sum may be split over S accumulators (to
+// break the dependency chain when few tokens share the tile) without
+// changing any result.
 template <typename P, int T, int S>
-void packed_block_tile_fixed(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, float* y,
+void packed_block_tile_fixed(const std::byte* group, int64_t nb, int rows, const typename P::Act* x, float* y,
                              int64_t y_stride);
 
 // acc + Σ lane pairs of w × the activation pair at a, broadcast.
@@ -168,11 +170,16 @@ inline __m512i dpwssd_pair(__m512i acc, __m512i w, const int16_t* a) {
 // The same with the broadcast folded into the instruction ({1to16}), which
 // GCC 12 does not do by itself: a separate vpbroadcastd per token is a third
 // of a multi-token tile's instructions. An 8-token Q8_0 tile ran 1.3-1.5x
-// faster with it; Q4_0's ran slower (its nibble unpacking schedules worse
-// around the opaque asm) and Q6_K's showed no difference through the noise,
-// so those keep the intrinsic.
+// faster with it; Q6_K's showed no difference through the noise, so it
+// keeps the intrinsic.
 inline __m512i dpwssd_pair_folded(__m512i acc, __m512i w, const int16_t* a) {
   asm("vpdpwssd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*reinterpret_cast<const int32_t(*)[1]>(a)));
+  return acc;
+}
+
+// acc + Σ lane quads of the unsigned bytes w × the 4 signed bytes at a, broadcast.
+inline __m512i dpbusd_quad_folded(__m512i acc, __m512i w, const int8_t* a) {
+  asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*reinterpret_cast<const int32_t(*)[1]>(a)));
   return acc;
 }
 
@@ -186,44 +193,49 @@ inline void prefetch_ahead(const std::byte* p, uint64_t bytes) {
   for (uint64_t line = 0; line < bytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
 }
 
-// Blocks of 32 with one scale each (Q8_0, Q4_0).
+// Blocks of 32 with one scale each (Q8_0, Q4_0, I8).
 template <typename P>
 struct PackedBlocks {
+  using Act = typename P::Act;
   template <int T, int S>
-  static void tile(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, float* y, int64_t y_stride) {
+  static void tile(const std::byte* group, int64_t nb, int rows, const Act* x, float* y, int64_t y_stride) {
     packed_block_tile_fixed<P, T, S>(group, nb, rows, x, y, y_stride);
   }
 };
 
 struct PackedQ8_0 {
+  using Act = BlockQ16Act;
   static constexpr uint64_t kQuantBytes = 512;
-  static constexpr bool kFoldBroadcast = true;
   static __m512 scales(const __m256i* p) { return _mm512_cvtph_ps(_mm256_load_si256(p)); }
-  static __m512i init(const BlockQ16Act&) { return _mm512_setzero_si512(); }
+  static __m512i init(const Act&) { return _mm512_setzero_si512(); }
+  // f(j, weights): chunk j, whose activations start at q + 2j.
   template <typename F>
   static void chunks(const std::byte* q, F&& f) {
     for (int j = 0; j < 16; ++j)
-      f(2 * j, j, _mm512_cvtepi8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(q + 32 * j))));
+      f(j, _mm512_cvtepi8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(q + 32 * j))));
   }
+  static __m512i dot(__m512i acc, __m512i w, const Act& x, int j) { return dpwssd_pair_folded(acc, w, x.q + 2 * j); }
 };
 
 struct PackedQ4_0 {
+  using Act = BlockQ8Act;
   static constexpr uint64_t kQuantBytes = 256;
-  static constexpr bool kFoldBroadcast = false;
   static __m512 scales(const __m256i* p) { return PackedQ8_0::scales(p); }
   // The nibbles are unsigned; Σ(q − 8)·a = Σq·a − 8·Σa.
-  static __m512i init(const BlockQ16Act& x) { return _mm512_set1_epi32(-8 * x.sum); }
+  static __m512i init(const Act& x) { return _mm512_set1_epi32(-8 * x.sum); }
+  // Lane bytes of a 64-byte chunk c, low nibbles: weights 8c + {0, 4, 1, 5};
+  // high nibbles: 8c + {2, 6, 3, 7} (kQ4_0LaneOrder, which the activations
+  // follow), so "j" 2c and 2c + 1 read activations q + 4j.
   template <typename F>
   static void chunks(const std::byte* q, F&& f) {
-    const __m512i mask = _mm512_set1_epi16(0x0F);
+    const __m512i mask = _mm512_set1_epi8(0x0F);
     for (int c = 0; c < 4; ++c) {
       const __m512i v = _mm512_load_si512(q + 64 * c);
-      f(8 * c, 0, _mm512_and_si512(v, mask));
-      f(8 * c + 2, 1, _mm512_and_si512(_mm512_srli_epi16(v, 4), mask));
-      f(8 * c + 4, 2, _mm512_and_si512(_mm512_srli_epi16(v, 8), mask));
-      f(8 * c + 6, 3, _mm512_srli_epi16(v, 12));
+      f(2 * c, _mm512_and_si512(v, mask));
+      f(2 * c + 1, _mm512_and_si512(_mm512_srli_epi32(v, 4), mask));
     }
   }
+  static __m512i dot(__m512i acc, __m512i w, const Act& x, int j) { return dpbusd_quad_folded(acc, w, x.q + 4 * j); }
 };
 
 // The checkpoint's int8: Q8_0's chunks, each row's scale a bf16.
@@ -234,8 +246,8 @@ struct PackedI8 : PackedQ8_0 {
 };
 
 template <typename P, int T, int S>
-void packed_block_tile_fixed(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, float* y,
-                       int64_t y_stride) {
+void packed_block_tile_fixed(const std::byte* group, int64_t nb, int rows, const typename P::Act* x, float* y,
+                             int64_t y_stride) {
   const auto* scales = reinterpret_cast<const __m256i*>(group + uint64_t(nb) * P::kQuantBytes);
   __m512 acc[T];
   for (auto& a : acc) a = _mm512_setzero_ps();
@@ -247,10 +259,8 @@ void packed_block_tile_fixed(const std::byte* group, int64_t nb, int rows, const
       sum[t][0] = P::init(x[t * nb + b]);
       for (int s = 1; s < S; ++s) sum[t][s] = _mm512_setzero_si512();
     }
-    P::chunks(group + uint64_t(b) * P::kQuantBytes, [&](int k, int j, __m512i wv) {
-      for (int t = 0; t < T; ++t)
-        sum[t][j % S] = P::kFoldBroadcast ? dpwssd_pair_folded(sum[t][j % S], wv, x[t * nb + b].q + k)
-                                          : dpwssd_pair(sum[t][j % S], wv, x[t * nb + b].q + k);
+    P::chunks(group + uint64_t(b) * P::kQuantBytes, [&](int j, __m512i wv) {
+      for (int t = 0; t < T; ++t) sum[t][j % S] = P::dot(sum[t][j % S], wv, x[t * nb + b], j);
     });
     for (int t = 0; t < T; ++t) {
       __m512i s = sum[t][0];
@@ -303,6 +313,7 @@ void packed_q6_k_tile_fixed(const std::byte* group, int64_t nb, int rows, const 
 }
 
 struct PackedQ6_K {
+  using Act = BlockQ16Act;
   template <int T, int S>
   static void tile(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, float* y, int64_t y_stride) {
     packed_q6_k_tile_fixed<T, S>(group, nb, rows, x, y, y_stride);
@@ -310,7 +321,7 @@ struct PackedQ6_K {
 };
 
 template <typename P>
-void packed_tile(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, int tokens, float* y,
+void packed_tile(const std::byte* group, int64_t nb, int rows, const typename P::Act* x, int tokens, float* y,
                  int64_t y_stride) {
   switch (tokens) {
     case 1: return P::template tile<1, 4>(group, nb, rows, x, y, y_stride);
@@ -365,6 +376,24 @@ void quantize_act(const float* x, BlockQ16Act* out, int64_t nb) {
   }
 }
 
+// quantize_act8_scalar's arithmetic, likewise; the lane order is one byte
+// shuffle within each 16-byte half.
+void quantize_act8(const float* x, BlockQ8Act* out, int64_t nb) {
+  const __m256i order = _mm256_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15,  //
+                                         0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m512 v0 = _mm512_loadu_ps(x + b * 32), v1 = _mm512_loadu_ps(x + b * 32 + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    const float d = amax / 127.0f, inv = d > 0 ? 1.0f / d : 0.0f;
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(inv)));
+    const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(inv)));
+    out[b].d = d;
+    out[b].sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    const __m256i q = _mm256_set_m128i(_mm512_cvtsepi32_epi8(q1), _mm512_cvtsepi32_epi8(q0));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].q), _mm256_shuffle_epi8(q, order));
+  }
+}
+
 struct VecAvx512 {
   static constexpr int kWidth = 16;
   using F = __m512;
@@ -408,6 +437,7 @@ const DotKernels kDotAvx512 = {
     q4_k_row,
     q6_k_row,
     quantize_act,
+    quantize_act8,
     tile<WidenQ8_0>,
     tile<WidenQ4_0>,
     tile_by_dots<std::byte, q4_k_row>,

@@ -151,6 +151,23 @@ void quantize_act_scalar(const float* x, BlockQ16Act* out, int64_t nb) {
   }
 }
 
+void quantize_act8_scalar(const float* x, BlockQ8Act* out, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const float* v = x + b * 32;
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::abs(v[i]));
+    const float d = amax / 127.0f, inv = d > 0 ? 1.0f / d : 0.0f;
+    out[b].d = d;
+    int32_t sum = 0;
+    for (int i = 0; i < 32; ++i) {
+      const int8_t q = int8_t(std::nearbyint(v[8 * (i / 8) + kQ4_0LaneOrder[i % 8]] * inv));
+      out[b].q[i] = q;
+      sum += q;
+    }
+    out[b].sum = sum;
+  }
+}
+
 const DotKernels kDotGeneric = {Isa::Generic,
                                 f32_dot,
                                 f16_dot,
@@ -160,6 +177,7 @@ const DotKernels kDotGeneric = {Isa::Generic,
                                 q4_k_dot,
                                 q6_k_dot,
                                 quantize_act_scalar,
+                                quantize_act8_scalar,
                                 tile_by_dots<BlockQ8_0, q8_0_dot>,
                                 tile_by_dots<BlockQ4_0, q4_0_dot>,
                                 tile_by_dots<std::byte, q4_k_dot>,
