@@ -17,6 +17,7 @@ struct ServeArgs {
   server::ServerOptions server;
   std::string chat_template;
   double shutdown_grace_seconds = 10;
+  double request_timeout_seconds = 30;
 };
 
 // The name /v1/models reports: the model file or folder's name.
@@ -30,6 +31,7 @@ std::string model_id(const std::string& path) {
 void run(ServeArgs& a) {
   if (!a.chat_template.empty()) a.server.service.chat_template = server::ChatTemplate::from_json_file(a.chat_template);
   a.server.service.model_id = model_id(a.model.model);
+  a.server.http.request_timeout = std::chrono::milliseconds(int64_t(a.request_timeout_seconds * 1000));
 
   // SIGTERM and SIGINT are taken by sigwait below; blocked before any thread
   // starts, so every thread inherits the mask and none is interrupted.
@@ -81,6 +83,9 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--chat-template", a->chat_template,
                   "JSON file with the chat prompt format (fields system, user, assistant, generation_prompt, stop; "
                   "see README)");
+  cmd->add_option("--request-timeout", a->request_timeout_seconds,
+                  "seconds a request (headers and body) may take to arrive; slower ones get 408")
+      ->capture_default_str()->check(CLI::Range(0.1, 3600.0));
   cmd->add_option("--shutdown-grace", a->shutdown_grace_seconds,
                   "seconds running requests get to finish after SIGTERM before they are cancelled")
       ->capture_default_str()->check(CLI::Range(0.0, 3600.0));

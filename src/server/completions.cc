@@ -197,20 +197,42 @@ bool RunningCompletion::on_event(const JobEvent& ev, const std::function<bool(st
   return write(sse(chunk));
 }
 
-bool RunningCompletion::run(const std::function<bool(std::string_view)>& write, const std::function<bool()>& alive) {
+bool RunningCompletion::still_there(const std::function<bool(std::string_view)>& write,
+                                    const std::function<ClientState()>& client) {
+  switch (client()) {
+    case ClientState::connected:
+      return true;
+    case ClientState::gone:
+      return false;
+    case ClientState::half_closed:
+      if (probed_) return true;  // a reset, when it comes, shows as gone
+      probed_ = true;
+      // Ignored by the client's parser: an SSE comment line, or whitespace
+      // before the JSON object.
+      return write(request_.stream ? ":\n\n" : "\n");
+  }
+  return true;
+}
+
+bool RunningCompletion::run(const std::function<bool(std::string_view)>& write,
+                            const std::function<ClientState()>& client) {
   bool client_gone = false;
+  auto next_check = std::chrono::steady_clock::now() + check_interval_;
   for (;;) {
     JobEvent ev;
     const Job::Wait w = job_->next_for(ev, check_interval_);
     if (w == Job::Wait::done) break;
-    if (w == Job::Wait::timeout) {
-      if (alive()) continue;
+    if (w == Job::Wait::event && !on_event(ev, write)) {
       client_gone = true;
       break;
     }
-    if (!on_event(ev, write)) {
-      client_gone = true;
-      break;
+    // Also between events: a response not streamed writes nothing until the end.
+    if (const auto now = std::chrono::steady_clock::now(); w == Job::Wait::timeout || now >= next_check) {
+      next_check = now + check_interval_;
+      if (!still_there(write, client)) {
+        client_gone = true;
+        break;
+      }
     }
   }
   if (client_gone) {

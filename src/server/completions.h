@@ -27,14 +27,20 @@ struct ServiceOptions {
   std::chrono::milliseconds client_check_interval{100};
 };
 
+// What the connection says of the client. A half-closed one may have sent
+// its request and be waiting for the answer (HTTP allows it) or may be gone
+// (closing a socket also sends FIN): a byte its parser skips tells which,
+// since a closed socket answers it with a reset.
+enum class ClientState { connected, half_closed, gone };
+
 // An accepted request, from its queued sequences to the end of its response.
 class RunningCompletion {
  public:
-  // `write` sends bytes to the client (false: it is gone); `alive` says
-  // whether it is still connected. Returns when the response is complete
-  // (true), or when the client went away (false; its sequences are then
-  // cancelled and their memory freed).
-  bool run(const std::function<bool(std::string_view)>& write, const std::function<bool()>& alive);
+  // `write` sends bytes to the client (false: it is gone); `client` says
+  // what the connection knows of it, asked every client_check_interval.
+  // Returns when the response is complete (true), or when the client went
+  // away (false; its sequences are then cancelled and their memory freed).
+  bool run(const std::function<bool(std::string_view)>& write, const std::function<ClientState()>& client);
   bool streaming() const { return request_.stream; }
   // Cancels the sequences if run() did not see them through (e.g. the
   // transport never got to send the response).
@@ -51,6 +57,9 @@ class RunningCompletion {
     bool started = false;  // streaming: its first chunk is out
   };
   bool on_event(const JobEvent& ev, const std::function<bool(std::string_view)>& write);
+  // Whether the client is still there; after a half-close, sends once what
+  // tells a closed socket from a half-closed one.
+  bool still_there(const std::function<bool(std::string_view)>& write, const std::function<ClientState()>& client);
   json logprobs_of(const Sequence& s) const;
 
   Scheduler* scheduler_ = nullptr;
@@ -65,6 +74,7 @@ class RunningCompletion {
   bool cancelled_ = false;   // some sequence was cancelled by the server (shutdown)
   bool completed_ = false;   // every sequence finished and was reported
   std::chrono::milliseconds check_interval_{100};
+  bool probed_ = false;  // the half-close probe went out
 };
 
 class CompletionService {

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <csignal>
 
 #include "core/error.h"
@@ -23,6 +24,27 @@ void send_error(httplib::Response& res, const ApiError& e) {
   res.set_content(dump(error_object(e)), "application/json");
 }
 
+ConnectionLimits limits_of(const HttpOptions& o) {
+  ConnectionLimits l;
+  l.request_timeout = o.request_timeout;
+  l.max_request_bytes = uint64_t(o.max_body_bytes) + (64 << 10);  // room for headers and chunk framing
+  return l;
+}
+
+// Whether the declared body length exceeds the limit. A malformed value is
+// left to the library (which answers 400).
+bool declares_too_much(const httplib::Request& req, size_t max_body_bytes) {
+  const std::string v = req.get_header_value("Content-Length");
+  if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) return false;
+  const size_t digits = v.size() - std::min(v.find_first_not_of('0'), v.size());
+  return digits > 19 || std::stoull(v) > max_body_bytes;
+}
+
+ApiError too_large(size_t max_body_bytes) {
+  return ApiError(413, cat("the request body is too large (this server accepts at most ", max_body_bytes, " bytes)"),
+                  "", "invalid_request_error", "request_too_large");
+}
+
 }  // namespace
 
 bool constant_time_equal(const std::string& presented, const std::string& expected) {
@@ -37,7 +59,7 @@ bool constant_time_equal(const std::string& presented, const std::string& expect
 
 HttpServer::HttpServer(CompletionService& service, Scheduler& scheduler, Metrics& metrics, HttpOptions options)
     : service_(service), scheduler_(scheduler), metrics_(metrics), options_(std::move(options)),
-      http_(std::make_unique<httplib::Server>()) {
+      http_(std::make_unique<ConnectionServer>(limits_of(options_))) {
   created_ = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
                  .count();
   // Every request holds an answering thread while it waits for tokens, so
@@ -58,6 +80,13 @@ void HttpServer::routes() {
   httplib::Server& s = *http_;
 
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    // Refused from the header, before any of the body is read; the
+    // connection cannot carry another request after a body left unread.
+    if (declares_too_much(req, options_.max_body_bytes)) {
+      send_error(res, too_large(options_.max_body_bytes));
+      if (Connection* c = current_connection()) c->close_after_response();
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (options_.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
     const std::string auth = req.get_header_value("Authorization");
     const std::string prefix = "Bearer ";
@@ -71,8 +100,31 @@ void HttpServer::routes() {
     return httplib::Server::HandlerResponse::Handled;
   });
 
-  // Fills in an error object for the statuses httplib answers itself (404, 413, 400 on a bad request line).
-  s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+  // A client sending "Expect: 100-continue" learns of a body too large before sending it.
+  s.set_expect_100_continue_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!declares_too_much(req, options_.max_body_bytes)) return 100;
+    send_error(res, too_large(options_.max_body_bytes));
+    if (Connection* c = current_connection()) c->close_after_response();
+    return 413;
+  });
+
+  // Fills in an error object for the statuses httplib answers itself (404,
+  // 400 on a bad request line), and tells a request that ran out of time or
+  // bytes (the library reports both as a failed read: 400) by its status.
+  s.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
+    if (const Connection* c = current_connection(); c && (c->timed_out() || c->too_large())) {
+      res.set_header("Connection", "close");
+      if (c->too_large()) {
+        send_error(res, too_large(options_.max_body_bytes));
+      } else {
+        res.status = 408;
+        res.set_content(dump(error_object(cat("the request did not arrive within ",
+                                              options_.request_timeout.count() / 1000.0, " s"),
+                                          "invalid_request_error", "", "request_timeout")),
+                        "application/json");
+      }
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     std::string message = cat("HTTP status ", res.status);
     std::string type = "invalid_request_error";
@@ -155,8 +207,19 @@ void HttpServer::routes() {
         res.set_chunked_content_provider(
             run->streaming() ? "text/event-stream" : "application/json",
             [run, written](size_t, httplib::DataSink& sink) {
+              const Connection* connection = current_connection();
+              auto client = [&] {
+                if (!sink.is_writable()) return ClientState::gone;
+                if (!connection) return ClientState::connected;
+                switch (connection->peer()) {
+                  case Peer::connected: return ClientState::connected;
+                  case Peer::half_closed: return ClientState::half_closed;
+                  case Peer::gone: break;
+                }
+                return ClientState::gone;
+              };
               const bool ok = run->run([&](std::string_view bytes) { return sink.write(bytes.data(), bytes.size()); },
-                                       [&] { return sink.is_writable(); });
+                                       client);
               if (ok) sink.done();
               return ok;
             });
@@ -174,8 +237,7 @@ int HttpServer::start() {
   // The library writes to sockets without MSG_NOSIGNAL: a client that hangs
   // up mid-stream must not kill the process with SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
-  const int port = options_.port == 0 ? http_->bind_to_any_port(options_.host)
-                                      : (http_->bind_to_port(options_.host, options_.port) ? options_.port : -1);
+  const int port = http_->bind(options_.host, options_.port);
   if (port < 0)
     fail("cannot listen on ", options_.host, ":", options_.port,
          " (address in use, not an address of this machine, or a privileged port)");
@@ -196,7 +258,7 @@ void HttpServer::finish(std::chrono::milliseconds timeout) {
     std::unique_lock lock(responses_mu_);
     responses_cv_.wait_for(lock, timeout, [&] { return responses_ == 0; });
   }
-  http_->stop();
+  http_->stop_all();  // also wakes threads waiting on slow clients
   join();
 }
 

@@ -13,12 +13,9 @@
 #include <thread>
 
 #include "server/completions.h"
+#include "server/http_connection.h"
 #include "server/metrics.h"
 #include "server/scheduler.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace grok::server {
 
@@ -28,6 +25,9 @@ struct HttpOptions {
   std::string api_key;           // empty: no authentication
   size_t max_body_bytes = 1 << 20;
   int retry_after_seconds = 1;   // the Retry-After of a 429
+  // A request (line, headers, body) must arrive within this from its first
+  // byte, else 408: a client trickling its body cannot hold a thread forever.
+  std::chrono::milliseconds request_timeout{30000};
 };
 
 // Compares without an early exit, so the time taken does not tell an
@@ -61,7 +61,7 @@ class HttpServer {
   Scheduler& scheduler_;
   Metrics& metrics_;
   HttpOptions options_;
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<ConnectionServer> http_;
   std::thread listener_;
   std::atomic<bool> listening_done_{false};
   std::atomic<bool> draining_{false};
