@@ -152,21 +152,26 @@ bool RunningCompletion::on_event(const JobEvent& ev, const std::function<bool(st
       if (!write(sse(chat_chunk(header_, ev.sequence, {{"role", "assistant"}, {"content", ""}}, nullptr, ""))))
         return false;
     } else if (request_.echo) {
-      if (!write(sse(completion_chunk(header_, ev.sequence, echo_[size_t(s.prompt)], nullptr, "")))) return false;
+      s.text = echo_[size_t(s.prompt)];
+      s.chars = utf8_length(s.text);
+      if (!write(sse(completion_chunk(header_, ev.sequence, s.text, nullptr, "")))) return false;
     }
   }
   if (!s.started && !stream && request_.echo) {
-    s.started = true;
     s.text = echo_[size_t(s.prompt)];
+    s.chars = utf8_length(s.text);
   }
   s.started = true;
 
   if (!ev.finished) {
     const TokenEvent& t = ev.token;
     std::vector<TokenLogprob> lp;
-    if (request_.logprobs >= 0 && t.id >= 0) lp.push_back(token_logprob(*tokenizer_, t, s.text.size()));
+    if (request_.logprobs >= 0 && t.id >= 0) lp.push_back(token_logprob(*tokenizer_, t, s.chars));
     s.text += t.text;
+    s.chars += utf8_length(t.text);
     if (!stream) {
+      // The text the last token's end released (id -1) is that token's too, so the tokens still join into the text.
+      if (t.id < 0 && !s.logprobs.empty()) s.logprobs.back().token += t.text;
       s.logprobs.insert(s.logprobs.end(), lp.begin(), lp.end());
       return true;
     }

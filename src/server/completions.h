@@ -51,6 +51,7 @@ class RunningCompletion {
   struct Sequence {
     int prompt = 0;  // which prompt it continues
     std::string text;
+    size_t chars = 0;  // code points in text: logprobs' text_offset
     std::vector<TokenLogprob> logprobs;
     std::string finish_reason;  // OpenAI's; empty until finished
     int64_t completion_tokens = 0;

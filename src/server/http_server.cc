@@ -80,11 +80,21 @@ void HttpServer::routes() {
   httplib::Server& s = *http_;
 
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    // Refused from the header, before any of the body is read; the
-    // connection cannot carry another request after a body left unread.
+    // A body the library will not read (answered here, or sent with a GET)
+    // would be taken for the next request: the connection ends after this
+    // answer instead (draining the body, bounded).
+    const bool has_body = req.has_header("Transfer-Encoding") ||
+                          (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
+    auto leave_body_unread = [&] {
+      if (!has_body) return;
+      res.set_header("Connection", "close");
+      if (Connection* c = current_connection()) c->close_after_response();
+    };
+    if (req.method != "POST") leave_body_unread();
+    // Refused from the header, before any of the body is read.
     if (declares_too_much(req, options_.max_body_bytes)) {
       send_error(res, too_large(options_.max_body_bytes));
-      if (Connection* c = current_connection()) c->close_after_response();
+      leave_body_unread();
       return httplib::Server::HandlerResponse::Handled;
     }
     if (options_.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
@@ -97,6 +107,7 @@ void HttpServer::routes() {
                              auth.empty() ? "no API key given: send the header 'Authorization: Bearer KEY'"
                                           : "the API key is wrong",
                              "", "invalid_request_error", "invalid_api_key"));
+    leave_body_unread();
     return httplib::Server::HandlerResponse::Handled;
   });
 
@@ -104,6 +115,7 @@ void HttpServer::routes() {
   s.set_expect_100_continue_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!declares_too_much(req, options_.max_body_bytes)) return 100;
     send_error(res, too_large(options_.max_body_bytes));
+    res.set_header("Connection", "close");
     if (Connection* c = current_connection()) c->close_after_response();
     return 413;
   });

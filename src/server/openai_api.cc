@@ -277,8 +277,11 @@ std::string openai_finish_reason(const std::string& engine_reason) {
 
 std::string token_text(const Tokenizer& tokenizer, int32_t id) {
   const std::string piece = tokenizer.piece(id);
-  if (tokenizer.is_byte(id) && piece.size() == 6 && piece.rfind("<0x", 0) == 0)
-    return std::string(1, char(std::stoi(piece.substr(3, 2), nullptr, 16)));
+  if (tokenizer.is_byte(id) && piece.size() == 6 && piece.rfind("<0x", 0) == 0) {
+    const int byte = std::stoi(piece.substr(3, 2), nullptr, 16);
+    if (byte < 0x80) return std::string(1, char(byte));
+    return "bytes:\\x" + piece.substr(3, 2);  // a part of a character: OpenAI's notation
+  }
   if (tokenizer.is_control(id)) return piece;
   std::string out;
   static const std::string kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's word boundary
@@ -297,13 +300,19 @@ TokenLogprob token_logprob(const Tokenizer& tokenizer, const TokenEvent& event, 
   // log(0) would be -inf, which JSON cannot carry; the float's lowest stands in.
   auto lp = [](float p) { return p > 0 ? std::log(p) : std::numeric_limits<float>::lowest(); };
   TokenLogprob t;
-  t.token = token_text(tokenizer, event.id);
+  t.token = event.text;
   t.logprob = lp(event.prob);
   // Alternatives top_p had ruled out (probability 0) could not have been drawn: left out.
   for (const auto& [id, p] : event.top)
     if (p > 0) t.top.emplace_back(token_text(tokenizer, id), lp(p));
   t.text_offset = text_offset;
   return t;
+}
+
+size_t utf8_length(std::string_view text) {
+  size_t n = 0;
+  for (unsigned char c : text) n += (c & 0xC0) != 0x80;
+  return n;
 }
 
 json completion_logprobs(const std::vector<TokenLogprob>& tokens) {

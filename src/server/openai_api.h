@@ -71,17 +71,27 @@ CompletionRequest parse_chat_request(const json& body);
 // "eos" and "stop" -> "stop", "length" -> "length".
 std::string openai_finish_reason(const std::string& engine_reason);
 
-// One generated token as logprobs report it.
+// One generated token as logprobs report it. `token` is the text the token
+// added to the choice's text, so the tokens joined are the text: empty for
+// a byte-fallback token whose character a later token completes (that one
+// carries the whole character), and text held back while it might begin a
+// stop string goes with the token that releases it. (OpenAI would write a
+// partial character as "bytes:\xNN"; that would not join into the text.)
 struct TokenLogprob {
   std::string token;
   float logprob = 0;
   std::vector<std::pair<std::string, float>> top;  // most probable alternatives that could have been drawn
-  size_t text_offset = 0;                          // where its text starts in the choice's text
+  // Where its text starts in the choice's text, in Unicode code points (as
+  // Python, and so OpenAI, counts characters; JavaScript's UTF-16 indices
+  // differ past U+FFFF).
+  size_t text_offset = 0;
 };
 TokenLogprob token_logprob(const Tokenizer& tokenizer, const TokenEvent& event, size_t text_offset);
-// A token's own text: its piece with SentencePiece's "▁" as a space, a byte
-// token as its byte (so possibly not valid UTF-8 alone).
+// An alternative token's own text: its piece with SentencePiece's "▁" as a
+// space; a byte token that is not a character by itself as "bytes:\xNN".
 std::string token_text(const Tokenizer& tokenizer, int32_t id);
+// Code points in UTF-8 text (bytes other than continuation bytes).
+size_t utf8_length(std::string_view text);
 // Completions' {"tokens", "token_logprobs", "top_logprobs", "text_offset"}.
 json completion_logprobs(const std::vector<TokenLogprob>& tokens);
 // Chat's {"content": [{"token", "logprob", "bytes", "top_logprobs"}]}.

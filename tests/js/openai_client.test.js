@@ -112,8 +112,10 @@ describe("completions", () => {
       for (const [, lp] of entries) assert.ok(lp <= 0);
     }
     assert.equal(logprobs.tokens.join(""), text, "the tokens spell the text");
-    // text_offset: where each token starts in the text, in characters as OpenAI counts them.
-    logprobs.tokens.forEach((token, i) => assert.ok(text.startsWith(token, logprobs.text_offset[i]),
+    // text_offset: where each token starts in the text, in characters as OpenAI (Python) counts them:
+    // code points, which JavaScript's string indices (UTF-16 units) are not past U+FFFF.
+    const chars = Array.from(text);
+    logprobs.tokens.forEach((token, i) => assert.ok(chars.slice(logprobs.text_offset[i]).join("").startsWith(token),
       `token ${i} ${JSON.stringify(token)} is not at text_offset ${logprobs.text_offset[i]} of ${JSON.stringify(text)}`));
   });
 

@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include "server/chat_template.h"
+#include "server/openai_api.h"
 #include "server/server_support.h"
 
 namespace grok::test {
@@ -196,6 +197,45 @@ TEST(ServerCompletions, LogprobsMatchTheSampledDistribution) {
     EXPECT_LE(lp["text_offset"][i].get<size_t>(), want.text.size());
   }
   EXPECT_EQ(r.body["choices"][0]["text"], want.text);  // asking for logprobs changes nothing drawn
+}
+
+// Code points, as text_offset counts them.
+size_t chars(const std::string& s) { return server::utf8_length(s); }
+
+TEST(ServerCompletions, LogprobTokensSpellTheTextAtTheirOffsets) {
+  ServerHarness h;
+  // With this seed the built-in model draws an unknown piece and byte-fallback pieces: text that is not the pieces'.
+  const std::string prompt = "The answer to life the universe and everything is";
+  const GenerateResult want = reference(prompt, gen_options(24, 0.8f, 7));
+  ASSERT_LT(chars(want.text), want.text.size()) << "the reference text has no multi-byte character: " << want.text;
+  const Reply r = h.post("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 24}, {"seed", 7}, {"logprobs", 1}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const std::string text = r.body["choices"][0]["text"];
+  ASSERT_EQ(text, want.text);
+  const json& lp = r.body["choices"][0]["logprobs"];
+  std::string joined;
+  for (size_t i = 0; i < lp["tokens"].size(); ++i) {
+    EXPECT_EQ(lp["text_offset"][i].get<size_t>(), chars(joined)) << "token " << i;
+    joined += lp["tokens"][i].get<std::string>();
+  }
+  EXPECT_EQ(joined, text);
+  // Streamed: each chunk's tokens spell that chunk's text.
+  const Reply s = h.post("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 24}, {"seed", 7},
+                                                 {"logprobs", 1}, {"stream", true}});
+  ASSERT_EQ(s.status, 200) << s.raw;
+  std::string streamed;
+  for (const std::string& p : sse_payloads(s.raw)) {
+    if (p == "[DONE]") continue;
+    const json c = json::parse(p)["choices"][0];
+    if (!c["logprobs"].is_null()) {
+      std::string tokens;
+      for (const json& t : c["logprobs"]["tokens"]) tokens += t.get<std::string>();
+      EXPECT_EQ(tokens, c["text"].get<std::string>());
+      EXPECT_EQ(c["logprobs"]["text_offset"][0].get<size_t>(), chars(streamed));
+    }
+    streamed += c["text"].get<std::string>();
+  }
+  EXPECT_EQ(streamed, want.text);
 }
 
 TEST(ServerChat, EqualsGenerateOnTheTemplatedPrompt) {

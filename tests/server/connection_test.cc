@@ -121,6 +121,19 @@ TEST(ServerConnection, ADeclaredLengthBeyondTheLimitIs413BeforeAnyBody) {
   EXPECT_EQ(h.get("/health").status, 200);
 }
 
+TEST(ServerConnection, ABodyLeftUnreadEndsTheConnection) {
+  server::ServerOptions o;
+  o.http.api_key = "key";
+  ServerHarness h(o);
+  // Refused for its key before the body is read: the body must not be parsed as a next request.
+  const std::string body = json{{"prompt", "x"}}.dump();
+  RawClient c(h.port());
+  ASSERT_TRUE(c.send(post_head(body.size()) + body));
+  ASSERT_TRUE(c.closed_by_server(60000));
+  EXPECT_EQ(c.status(), 401) << c.received;
+  EXPECT_EQ(c.received.find("HTTP/1.1", 1), std::string::npos) << "a second response: " << c.received;
+}
+
 TEST(ServerConnection, ShutdownDoesNotWaitForASlowClient) {
   server::ServerOptions o;
   o.http.request_timeout = std::chrono::hours(1);  // only the shutdown can end the trickle
