@@ -18,6 +18,7 @@ struct ServeArgs {
   std::string chat_template;
   double shutdown_grace_seconds = 10;
   double request_timeout_seconds = 30;
+  bool no_prefix_cache = false;
 };
 
 // The name /v1/models reports: the model file or folder's name.
@@ -31,6 +32,7 @@ std::string model_id(const std::string& path) {
 void run(ServeArgs& a) {
   if (!a.chat_template.empty()) a.server.service.chat_template = server::ChatTemplate::from_json_file(a.chat_template);
   a.server.service.model_id = model_id(a.model.model);
+  a.server.scheduler.prefix_cache = !a.no_prefix_cache;
   a.server.http.request_timeout = std::chrono::milliseconds(int64_t(a.request_timeout_seconds * 1000));
 
   // SIGTERM and SIGINT are taken by sigwait below; blocked before any thread
@@ -73,6 +75,13 @@ void register_serve(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(1, 1024));
   cmd->add_option("--max-queue", sched.max_queue, "sequences that may wait for a place in the batch; more get 429")
       ->capture_default_str()->check(CLI::Range(0, 100000));
+  cmd->add_option("--kv-budget-tokens", sched.kv_budget_tokens,
+                  "KV memory over all requests, in tokens (0: max-batch x the context, at most half the free memory)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--kv-block-tokens", sched.kv_block_tokens, "tokens per KV memory block (the unit of prefix reuse)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_flag("--no-prefix-cache", a->no_prefix_cache,
+                "compute every prompt in full (by default a prompt that starts like an earlier one reuses its keys and values)");
   cmd->add_option("--max-body-bytes", http.max_body_bytes, "largest request body; larger gets 413")
       ->capture_default_str()->check(CLI::Range(size_t(1024), size_t(1) << 30));
   cmd->add_option("--max-prompt-tokens", svc.max_prompt_tokens, "longest prompt accepted (default: the context)")

@@ -104,6 +104,9 @@ class BatchGenerator {
   int64_t prefix_hit_tokens() const { return prefix_hit_tokens_; }
   // Whether prefix reuse is on (asked for, and exact with this model).
   bool prefix_cache_enabled() const { return prefix_ != nullptr; }
+  // Tokens routed to each expert of each layer, added up in `counts` by
+  // every pass from now on (Transformer::set_expert_counts); null stops.
+  void set_expert_counts(std::vector<int64_t>* counts) { transformer_.set_expert_counts(counts); }
 
  private:
   struct Entry {

@@ -34,6 +34,11 @@ void Transformer::observe(const char* name, int64_t layer, const float* data, in
   observer_(layer < 0 ? std::string(name) : std::string(name) + "-" + std::to_string(layer), data, rows, cols);
 }
 
+void Transformer::set_expert_counts(std::vector<int64_t>* counts) {
+  if (counts) counts->resize(size_t(cfg_.n_layers * cfg_.n_experts), 0);
+  expert_counts_ = counts;
+}
+
 void Transformer::forward(std::span<const int32_t> tokens, KVCache& cache, ThreadPool& pool, bool all_positions,
                           std::vector<float>& logits) {
   const SequenceStep step{tokens, &cache, all_positions};
@@ -104,6 +109,15 @@ void Transformer::forward_batch(std::span<const SequenceStep> steps, ThreadPool&
     norm_rows(s.x.data(), l.ffn_norm, s.normed.data());
     observe("ffn_norm", i, s.normed.data(), T, D);
     moe_block(cfg_, l, s.normed.data(), s.valid.data(), T, pool, s.moe, s.block.data());
+    if (expert_counts_) {
+      // What moe_block evaluated: each real token's chosen experts with a gate above 0.
+      int64_t* counts = expert_counts_->data() + i * cfg_.n_experts;
+      const int64_t K = cfg_.n_experts_used;
+      for (int64_t t = 0; t < T; ++t)
+        if (s.valid[size_t(t)])
+          for (int64_t k = 0; k < K; ++k)
+            if (s.moe.gates[size_t(t * K + k)] != 0.0f) ++counts[s.moe.chosen[size_t(t * K + k)]];
+    }
     observe("ffn_moe_probs", i, s.moe.router_probs.data(), T, cfg_.n_experts);
     observe("ffn_moe_out", i, s.block.data(), T, D);
     norm_rows(s.block.data(), l.ffn_out_norm, s.block.data());

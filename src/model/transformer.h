@@ -55,6 +55,12 @@ class Transformer {
   void forward_batch(std::span<const SequenceStep> steps, ThreadPool& pool, std::vector<float>& logits);
 
   void set_observer(TensorObserver obs) { observer_ = std::move(obs); }
+  // From now on, every pass adds the tokens routed to each expert of each
+  // layer to (*counts)[layer * n_experts + expert] (resized to fit; padding
+  // rows are not counted); null stops. Counting costs a few additions per
+  // token and layer, unlike an observer's copies and strings. `counts` must
+  // outlive the passes and is written by the thread running them.
+  void set_expert_counts(std::vector<int64_t>* counts);
 
  private:
   void observe(const char* name, int64_t layer, const float* data, int64_t rows, int64_t cols) const;
@@ -62,6 +68,7 @@ class Transformer {
   const GrokConfig& cfg_;
   const GrokWeights& w_;
   TensorObserver observer_;
+  std::vector<int64_t>* expert_counts_ = nullptr;
   std::unique_ptr<ForwardScratch> s_;
 };
 

@@ -46,6 +46,27 @@ void Metrics::set_queue(int64_t queue_depth, int64_t batch_size) {
   if (batch_size == 0) tokens_per_second_ = 0;
 }
 
+void Metrics::set_kv_memory(const KvMemoryStats& kv) {
+  std::lock_guard lock(mu_);
+  kv_ = kv;
+}
+
+void Metrics::set_expert_tokens(const std::vector<int64_t>& counts, int n_experts) {
+  std::lock_guard lock(mu_);
+  expert_tokens_ = counts;  // a few hundred numbers: copied whole, so a reader never sees half a pass
+  n_experts_ = n_experts;
+}
+
+KvMemoryStats Metrics::kv_memory() const {
+  std::lock_guard lock(mu_);
+  return kv_;
+}
+
+std::vector<int64_t> Metrics::expert_tokens() const {
+  std::lock_guard lock(mu_);
+  return expert_tokens_;
+}
+
 int64_t Metrics::requests(const std::string& endpoint, int status) const {
   std::lock_guard lock(mu_);
   auto it = requests_.find({endpoint, status});
@@ -98,6 +119,28 @@ std::string Metrics::prometheus_text() const {
   o << "grok_time_to_first_token_seconds_bucket{le=\"+Inf\"} " << ttft_count_ << "\n"
     << "grok_time_to_first_token_seconds_sum " << ttft_sum_ << "\n"
     << "grok_time_to_first_token_seconds_count " << ttft_count_ << "\n";
+  o << "# HELP grok_kv_block_tokens Positions (tokens) in one KV block.\n# TYPE grok_kv_block_tokens gauge\n"
+    << "grok_kv_block_tokens " << kv_.block_tokens << "\n"
+    << "# HELP grok_kv_blocks_total KV blocks in the memory budget.\n# TYPE grok_kv_blocks_total gauge\n"
+    << "grok_kv_blocks_total " << kv_.blocks_total << "\n"
+    << "# HELP grok_kv_blocks KV blocks by state: used by running requests, cached (held only by the prefix "
+       "cache, reusable and evictable), free.\n# TYPE grok_kv_blocks gauge\n"
+    << "grok_kv_blocks{state=\"used\"} " << kv_.blocks_used << "\n"
+    << "grok_kv_blocks{state=\"cached\"} " << kv_.blocks_cached << "\n"
+    << "grok_kv_blocks{state=\"free\"} " << kv_.blocks_free << "\n"
+    << "# HELP grok_prefix_cache_hits_total Requests that reused cached prompt blocks.\n"
+    << "# TYPE grok_prefix_cache_hits_total counter\n"
+    << "grok_prefix_cache_hits_total " << kv_.prefix_hits << "\n"
+    << "# HELP grok_prefix_cache_hit_tokens_total Prompt tokens taken from the prefix cache, not computed.\n"
+    << "# TYPE grok_prefix_cache_hit_tokens_total counter\n"
+    << "grok_prefix_cache_hit_tokens_total " << kv_.prefix_hit_tokens << "\n";
+  if (n_experts_ > 0 && !expert_tokens_.empty()) {
+    o << "# HELP grok_expert_tokens_total Tokens routed to each expert, by layer (expert load).\n"
+      << "# TYPE grok_expert_tokens_total counter\n";
+    for (size_t i = 0; i < expert_tokens_.size(); ++i)
+      o << "grok_expert_tokens_total{layer=\"" << i / size_t(n_experts_) << "\",expert=\"" << i % size_t(n_experts_)
+        << "\"} " << expert_tokens_[i] << "\n";
+  }
   return o.str();
 }
 

@@ -8,6 +8,9 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
+
+#include "engine/batch_generator.h"
 
 namespace grok::server {
 
@@ -21,11 +24,18 @@ class Metrics {
   // tokens that pass generated in `seconds` (smoothed into tokens/s).
   void record_step(int64_t queue_depth, int64_t batch_size, int64_t tokens, double seconds);
   void set_queue(int64_t queue_depth, int64_t batch_size);
+  // The scheduler's thread publishes these (BatchGenerator::kv_stats is
+  // its thread's alone); /metrics shows the latest.
+  void set_kv_memory(const KvMemoryStats& kv);
+  // Tokens routed to each expert so far: counts[layer * n_experts + expert].
+  void set_expert_tokens(const std::vector<int64_t>& counts, int n_experts);
 
   int64_t requests(const std::string& endpoint, int status) const;
   int64_t cancelled() const;
   int64_t generated_tokens() const;
   int64_t queue_depth() const;
+  KvMemoryStats kv_memory() const;
+  std::vector<int64_t> expert_tokens() const;
   std::string prometheus_text() const;
 
  private:
@@ -40,6 +50,9 @@ class Metrics {
   int64_t ttft_count_ = 0;
   int64_t queue_depth_ = 0, batch_size_ = 0;
   double tokens_per_second_ = 0;
+  KvMemoryStats kv_;
+  std::vector<int64_t> expert_tokens_;
+  int n_experts_ = 0;
 };
 
 }  // namespace grok::server

@@ -36,10 +36,29 @@ void Job::push(JobEvent event) {
   cv_.notify_all();
 }
 
+namespace {
+BatchOptions batch_options(const SchedulerOptions& o) {
+  BatchOptions b;
+  b.max_batch = o.max_batch;
+  b.kv_budget_tokens = o.kv_budget_tokens;
+  b.kv_block_tokens = o.kv_block_tokens;
+  b.prefix_cache = o.prefix_cache;
+  return b;
+}
+}  // namespace
+
 Scheduler::Scheduler(Engine& engine, Metrics& metrics, SchedulerOptions options)
-    : metrics_(metrics), options_(options), batch_(engine, options.max_batch) {
+    : metrics_(metrics), options_(options), batch_(engine, batch_options(options)),
+      n_experts_(int(engine.model().config.n_experts)) {
   if (options.max_queue < 0) fail("the queue length ", options.max_queue, " must not be negative");
+  batch_.set_expert_counts(&expert_tokens_);
+  publish_memory();  // before the driver thread exists, so /metrics has it from the start
   driver_ = std::thread([this] { drive(); });
+}
+
+void Scheduler::publish_memory() {
+  metrics_.set_kv_memory(batch_.kv_stats());
+  metrics_.set_expert_tokens(expert_tokens_, n_experts_);
 }
 
 Scheduler::~Scheduler() { stop(); }
@@ -132,6 +151,7 @@ void Scheduler::drive() {
     }
     if (paused || batch_.running() + batch_.waiting() == 0) {
       metrics_.set_queue(int64_t(batch_.waiting()), int64_t(batch_.running()));
+      publish_memory();  // cancels free memory too
       continue;
     }
     step_tokens_ = 0;
@@ -139,6 +159,7 @@ void Scheduler::drive() {
     batch_.step();
     metrics_.record_step(int64_t(batch_.waiting()), int64_t(batch_.running()), step_tokens_,
                          std::chrono::duration<double>(Clock::now() - start).count());
+    publish_memory();
   }
 }
 

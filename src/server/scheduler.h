@@ -78,6 +78,11 @@ class Job {
 struct SchedulerOptions {
   int max_batch = 8;  // sequences sharing a forward pass
   int max_queue = 64; // sequences waiting beyond those; more gets QueueFull
+  // KV memory (BatchOptions): the budget in tokens (0: the default), the
+  // block size, and whether prompts reuse cached prefixes.
+  int64_t kv_budget_tokens = 0;
+  int kv_block_tokens = 16;
+  bool prefix_cache = true;
 };
 
 class Scheduler {
@@ -118,10 +123,13 @@ class Scheduler {
   void reject(const std::shared_ptr<Job>& job, const std::string& why, size_t queued);
   void on_token(const std::shared_ptr<Job>& job, int sequence, const TokenEvent& ev);
   void on_finished(const std::shared_ptr<Job>& job, int sequence, const GenerateResult& result);
+  // The KV memory and expert counts into Metrics (which HTTP threads read).
+  void publish_memory();
 
   Metrics& metrics_;
   SchedulerOptions options_;
   BatchGenerator batch_;  // driver thread only
+  int n_experts_;         // per layer
 
   mutable std::mutex mu_;
   std::condition_variable wake_;   // the driver: commands, unpause, stop
@@ -132,6 +140,7 @@ class Scheduler {
 
   std::vector<std::shared_ptr<Job>> active_;  // driver thread only: accepted jobs not yet finished
   int64_t step_tokens_ = 0;                   // driver thread only: tokens the current pass generated
+  std::vector<int64_t> expert_tokens_;        // driver thread only: the passes' expert counts
   std::thread driver_;
 };
 

@@ -144,6 +144,58 @@ TEST(ServerMetrics, PrometheusText) {
   for (const char* name : {"grok_queue_depth", "grok_batch_size", "grok_generation_tokens_per_second",
                            "grok_sequences_cancelled_total"})
     EXPECT_TRUE(values.count(name)) << name;
+
+  // KV memory: every block in exactly one state; the finished request's blocks are free or cached.
+  const double total = values["grok_kv_blocks_total"];
+  EXPECT_GT(total, 0);
+  EXPECT_EQ(values["grok_kv_blocks{state=\"used\"}"] + values["grok_kv_blocks{state=\"cached\"}"] +
+                values["grok_kv_blocks{state=\"free\"}"],
+            total);
+  EXPECT_EQ(values["grok_kv_blocks{state=\"used\"}"], 0);
+  EXPECT_EQ(values["grok_kv_block_tokens"], 16);
+  EXPECT_TRUE(values.count("grok_prefix_cache_hit_tokens_total"));
+
+  // Expert load: each layer routed every computed position (the prompt and all generated tokens but the
+  // last, which is never fed back) to n_experts_used experts.
+  const Engine engine = builtin_engine();
+  const GrokConfig& c = engine.model().config;
+  const double positions = double(want.prompt_ids.size() + want.ids.size() - 1);
+  for (int64_t layer = 0; layer < c.n_layers; ++layer) {
+    double routed = 0;
+    for (int64_t e = 0; e < c.n_experts; ++e) {
+      const std::string key = "grok_expert_tokens_total{layer=\"" + std::to_string(layer) + "\",expert=\"" +
+                              std::to_string(e) + "\"}";
+      ASSERT_TRUE(values.count(key)) << key;
+      routed += values[key];
+    }
+    EXPECT_EQ(routed, positions * double(c.n_experts_used)) << "layer " << layer;
+  }
+}
+
+TEST(ServerMetrics, KvOptionsReachTheBatchAndPrefixReuseIsCounted) {
+  server::ServerOptions o;
+  o.scheduler.kv_block_tokens = 4;
+  o.scheduler.kv_budget_tokens = 4 * 50;
+  ServerHarness h(o);
+  // The same long prompt twice: the second reuses the first's full blocks.
+  const json body = {{"prompt", "A prompt long enough to fill several blocks of four tokens each"}, {"max_tokens", 3},
+                     {"temperature", 0}};
+  ASSERT_EQ(h.post("/v1/completions", body).status, 200);
+  ASSERT_EQ(h.post("/v1/completions", body).status, 200);
+  const std::string text = h.get("/metrics").raw;
+  EXPECT_NE(text.find("grok_kv_block_tokens 4\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("grok_kv_blocks_total 50\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("grok_prefix_cache_hits_total 1\n"), std::string::npos) << text;
+  EXPECT_EQ(h.server().metrics().kv_memory().prefix_hit_tokens % 4, 0);
+  EXPECT_GT(h.server().metrics().kv_memory().prefix_hit_tokens, 0);
+
+  server::ServerOptions off = o;
+  off.scheduler.prefix_cache = false;
+  ServerHarness h2(off);
+  ASSERT_EQ(h2.post("/v1/completions", body).status, 200);
+  ASSERT_EQ(h2.post("/v1/completions", body).status, 200);
+  EXPECT_EQ(h2.server().metrics().kv_memory().prefix_hits, 0);
+  EXPECT_EQ(h2.server().metrics().kv_memory().blocks_cached, 0);
 }
 
 TEST(ServerShutdown, RunningRequestsFinishWithinTheGrace) {

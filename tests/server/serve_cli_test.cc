@@ -113,6 +113,12 @@ TEST(ServeCli, BadOptionsAreOneLineErrors) {
   r = run_grok("serve --host 203.0.113.7 --port 0");  // not an address of this machine
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("cannot listen"), std::string::npos) << r.err;
+  r = run_grok("serve --port 0 --kv-block-tokens 100000");  // beyond the built-in model's context
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("KV block size 100000"), std::string::npos) << r.err;
+  r = run_grok("serve --port 0 --kv-budget-tokens 3");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("less than one block"), std::string::npos) << r.err;
 }
 
 }  // namespace
