@@ -360,36 +360,42 @@ struct I8Avx512 {
   }
 };
 
-// quantize_act_scalar's arithmetic, 32 lanes at a time: the same blocks bit
-// for bit (the product rounds to nearest even, as nearbyint does).
+// quantize_act_scalar's arithmetic (and quantize_act8_scalar's), 32 lanes at
+// a time: the same blocks bit for bit (the product rounds to nearest even,
+// as nearbyint does). The block's levels as int32, its d and Σq.
+struct RoundedBlock {
+  __m512i q0, q1;
+  float d;
+  int32_t sum;
+};
+RoundedBlock round_block(const float* x, float levels) {
+  const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+  const float d = amax / levels, inv = d > 0 ? 1.0f / d : 0.0f;
+  const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(inv)));
+  const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(inv)));
+  return {q0, q1, d, _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1))};
+}
+
 void quantize_act(const float* x, BlockQ16Act* out, int64_t nb) {
   for (int64_t b = 0; b < nb; ++b) {
-    const __m512 v0 = _mm512_loadu_ps(x + b * 32), v1 = _mm512_loadu_ps(x + b * 32 + 16);
-    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-    const float d = amax / 32767.0f, inv = d > 0 ? 1.0f / d : 0.0f;
-    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(inv)));
-    const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(inv)));
-    out[b].d = d;
-    out[b].sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].q), _mm512_cvtsepi32_epi16(q0));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].q + 16), _mm512_cvtsepi32_epi16(q1));
+    const RoundedBlock r = round_block(x + b * 32, 32767.0f);
+    out[b].d = r.d;
+    out[b].sum = r.sum;
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].q), _mm512_cvtsepi32_epi16(r.q0));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].q + 16), _mm512_cvtsepi32_epi16(r.q1));
   }
 }
 
-// quantize_act8_scalar's arithmetic, likewise; the lane order is one byte
-// shuffle within each 16-byte half.
+// The 8-bit blocks' lane order is one byte shuffle within each 16-byte half.
 void quantize_act8(const float* x, BlockQ8Act* out, int64_t nb) {
   const __m256i order = _mm256_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15,  //
                                          0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
   for (int64_t b = 0; b < nb; ++b) {
-    const __m512 v0 = _mm512_loadu_ps(x + b * 32), v1 = _mm512_loadu_ps(x + b * 32 + 16);
-    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-    const float d = amax / 127.0f, inv = d > 0 ? 1.0f / d : 0.0f;
-    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(inv)));
-    const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(inv)));
-    out[b].d = d;
-    out[b].sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-    const __m256i q = _mm256_set_m128i(_mm512_cvtsepi32_epi8(q1), _mm512_cvtsepi32_epi8(q0));
+    const RoundedBlock r = round_block(x + b * 32, 127.0f);
+    out[b].d = r.d;
+    out[b].sum = r.sum;
+    const __m256i q = _mm256_set_m128i(_mm512_cvtsepi32_epi8(r.q1), _mm512_cvtsepi32_epi8(r.q0));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].q), _mm256_shuffle_epi8(q, order));
   }
 }

@@ -1,6 +1,7 @@
 // Portable kernels: the scalar definitions every SIMD path is tested against.
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "core/dtype.h"
 #include "core/error.h"
@@ -135,37 +136,32 @@ void exp_shifted(float* p, int64_t n, float shift) {
 
 }  // namespace
 
-void quantize_act_scalar(const float* x, BlockQ16Act* out, int64_t nb) {
+// Both activation formats: d = amax / the largest level, q = round(x / d),
+// q[8c + j] from input 8c + order[j] of the block (in order when null).
+template <typename Block>
+static void quantize_blocks_scalar(const float* x, Block* out, int64_t nb, float levels, const int* order) {
   for (int64_t b = 0; b < nb; ++b) {
     const float* v = x + b * 32;
     float amax = 0;
     for (int i = 0; i < 32; ++i) amax = std::max(amax, std::abs(v[i]));
-    const float d = amax / 32767.0f, inv = d > 0 ? 1.0f / d : 0.0f;
+    const float d = amax / levels, inv = d > 0 ? 1.0f / d : 0.0f;
     out[b].d = d;
     int32_t sum = 0;
+    using Level = std::remove_cvref_t<decltype(out[b].q[0])>;
     for (int i = 0; i < 32; ++i) {
-      out[b].q[i] = int16_t(std::nearbyint(v[i] * inv));
+      out[b].q[i] = Level(std::nearbyint(v[order ? 8 * (i / 8) + order[i % 8] : i] * inv));
       sum += out[b].q[i];
     }
     out[b].sum = sum;
   }
 }
 
+void quantize_act_scalar(const float* x, BlockQ16Act* out, int64_t nb) {
+  quantize_blocks_scalar(x, out, nb, 32767.0f, nullptr);
+}
+
 void quantize_act8_scalar(const float* x, BlockQ8Act* out, int64_t nb) {
-  for (int64_t b = 0; b < nb; ++b) {
-    const float* v = x + b * 32;
-    float amax = 0;
-    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::abs(v[i]));
-    const float d = amax / 127.0f, inv = d > 0 ? 1.0f / d : 0.0f;
-    out[b].d = d;
-    int32_t sum = 0;
-    for (int i = 0; i < 32; ++i) {
-      const int8_t q = int8_t(std::nearbyint(v[8 * (i / 8) + kQ4_0LaneOrder[i % 8]] * inv));
-      out[b].q[i] = q;
-      sum += q;
-    }
-    out[b].sum = sum;
-  }
+  quantize_blocks_scalar(x, out, nb, 127.0f, kQ4_0LaneOrder);
 }
 
 const DotKernels kDotGeneric = {Isa::Generic,
