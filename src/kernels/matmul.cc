@@ -24,87 +24,105 @@ void for_each_row_range(const WeightMatrix& w, ThreadPool& pool, Fn fn) {
   });
 }
 
+// How a matrix is multiplied, and so which activations it takes.
+enum class Route { kFloatRows, kDecodedRows, kBlockTiles, kPacked, kPacked8, kI8Columns };
+
+Route route_for(const WeightMatrix& w, const DotKernels& k) {
+  switch (w.dtype) {
+    case DType::F32:
+    case DType::F16:
+    case DType::BF16:
+      return Route::kFloatRows;
+    case DType::Q8_0:
+      return w.packed && k.q8_0_packed ? Route::kPacked : Route::kBlockTiles;
+    case DType::Q4_0:
+      return w.packed && k.q4_0_packed ? Route::kPacked8 : Route::kBlockTiles;
+    case DType::Q4_K:
+    case DType::Q6_K:
+      // A width of partial super-blocks goes to the decoder, which rejects it.
+      if (w.cols % 256 != 0) return Route::kDecodedRows;
+      return w.dtype == DType::Q6_K && w.packed && k.q6_k_packed ? Route::kPacked : Route::kBlockTiles;
+    case DType::I8:
+      return w.packed && k.i8_packed ? Route::kPacked : Route::kI8Columns;
+    default:
+      // Formats without a fast path yet (Q5_0, Q5_1, Q5_K).
+      return Route::kDecodedRows;
+  }
+}
+
+MatmulInput::Kind input_kind(Route r) {
+  switch (r) {
+    case Route::kBlockTiles:
+    case Route::kPacked:
+      return MatmulInput::Kind::kQ16;
+    case Route::kPacked8:
+      return MatmulInput::Kind::kQ8;
+    default:
+      return MatmulInput::Kind::kF32;
+  }
+}
+
 // Float weights: each row is multiplied with every token while it is in
 // cache, so decode (one token) reads each weight byte exactly once.
-template <typename RowDot>
-void matmul_rows(const WeightMatrix& w, int64_t n_tokens, float* y, ThreadPool& pool, RowDot row_dot) {
-  for_each_row_range(w, pool, [&](int64_t r_begin, int64_t r_end) {
-    for (int64_t r = r_begin; r < r_end; ++r)
-      for (int64_t t = 0; t < n_tokens; ++t) y[t * w.rows + r] = row_dot(w.row(r), t);
-  });
-}
-
-// x [n_tokens][32·nb] as activation blocks (16-bit BlockQ16Act, or the
-// packed Q4_0 kernel's 8-bit BlockQ8Act), in a buffer of the calling
-// thread's that the next call reuses.
-template <typename Block>
-const Block* quantize_activations(const float* x, int64_t n_tokens, int64_t nb, ThreadPool& pool,
-                                  void (*quantize)(const float*, Block*, int64_t)) {
-  // Workers get a plain pointer (naming the thread_local in their lambdas
-  // would reach their own, empty, copy).
-  thread_local std::vector<Block> buffer;
-  buffer.resize(size_t(n_tokens * nb));
-  Block* xq = buffer.data();
-  pool.parallel_for(n_tokens, [&](int64_t b, int64_t e, int) {
-    for (int64_t t = b; t < e; ++t) quantize(x + t * 32 * nb, xq + t * nb, nb);
-  });
-  return xq;
-}
-
-// Block-quantised weights: activations to 16-bit blocks once per call, then
-// the ISA's tile kernel over groups of rows × tokens (a task's weight rows
-// stay in cache while the activations stream past them). nb counts blocks of
-// 32 for the K-quants too (a super-block spans 8 activation blocks).
-void matmul_blocks(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
-                   const DotKernels& k, DotKernels::TileFn tile) {
-  const int64_t nb = w.cols / 32;
-  const BlockQ16Act* xq = quantize_activations(x, n_tokens, nb, pool, k.quantize_act);
-  for_each_row_range(w, pool, [&](int64_t r_begin, int64_t r_end) {
-    for (int64_t r = r_begin; r < r_end; r += kTileRows) {
-      const int rows = int(std::min<int64_t>(kTileRows, r_end - r));
-      for (int64_t t = 0; t < n_tokens; t += kTileTokens) {
-        const int tokens = int(std::min<int64_t>(kTileTokens, n_tokens - t));
-        tile(w.row(r), w.row_bytes, rows, xq + t * nb, tokens, nb, y + t * w.rows + r, w.rows);
-      }
-    }
-  });
-}
-
-// Packed Q8_0 / Q4_0 / Q6_K (kernels/packed_matrix.h): a task's group of 16 rows
-// stays in cache while the tokens stream past it, kPackedTokens at a time.
-template <typename Block>
-void matmul_packed(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
-                   void (*quantize)(const float*, Block*, int64_t),
-                   void (*tile)(const std::byte*, int64_t, int, const Block*, int, float*, int64_t)) {
-  const int64_t nb = w.cols / 32;
-  const Block* xq = quantize_activations(x, n_tokens, nb, pool, quantize);
-  const uint64_t group_bytes = packed_group_bytes(w.dtype, w.cols);
-  static_assert(kPackedRows == 16, "one task is one group");
-  for_each_row_range(w, pool, [&](int64_t r_begin, int64_t r_end) {
-    for (int64_t r = r_begin; r < r_end; r += kPackedRows) {
-      const std::byte* group = w.packed + uint64_t(r / kPackedRows) * group_bytes;
-      const int rows = int(std::min<int64_t>(kPackedRows, r_end - r));
-      for (int64_t t = 0; t < n_tokens; t += kPackedTokens) {
-        const int tokens = int(std::min<int64_t>(kPackedTokens, n_tokens - t));
-        tile(group, nb, rows, xq + t * nb, tokens, y + t * w.rows + r, w.rows);
-      }
-    }
-  });
-}
-
-// Formats without a fast path yet (Q5_0, Q5_1, Q5_K): each row decoded to fp32
-// once, then multiplied with every token.
-void matmul_decoded_rows(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
-                         const DotKernels& k) {
+void float_rows(const WeightMatrix& w, const float* x, int64_t n_tokens, int64_t r_begin, int64_t r_end, float* y,
+                int64_t y_stride, const DotKernels& k) {
   const int64_t n = w.cols;
-  for_each_row_range(w, pool, [&](int64_t r_begin, int64_t r_end) {
-    thread_local std::vector<float> row;  // this worker's own buffer, reused across calls
-    row.resize(size_t(n));
-    for (int64_t r = r_begin; r < r_end; ++r) {
-      dequantize_row(w.dtype, w.row(r), row.data(), n);
-      for (int64_t t = 0; t < n_tokens; ++t) y[t * w.rows + r] = k.f32(row.data(), x + t * n, n);
+  for (int64_t r = r_begin; r < r_end; ++r)
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const std::byte* row = w.row(r);
+      float v;
+      if (w.dtype == DType::F32)  // stores keep f32 data 4-byte aligned (safetensors copies unaligned tensors)
+        v = k.f32(reinterpret_cast<const float*>(row), x + t * n, n);
+      else
+        v = (w.dtype == DType::F16 ? k.f16 : k.bf16)(reinterpret_cast<const uint16_t*>(row), x + t * n, n);
+      y[t * y_stride + r - r_begin] = v;
     }
-  });
+}
+
+// Formats without a fast path: each row decoded to fp32 once, then
+// multiplied with every token.
+void decoded_rows(const WeightMatrix& w, const float* x, int64_t n_tokens, int64_t r_begin, int64_t r_end, float* y,
+                  int64_t y_stride, const DotKernels& k) {
+  const int64_t n = w.cols;
+  thread_local std::vector<float> row;  // this thread's own buffer, reused across calls
+  row.resize(size_t(n));
+  for (int64_t r = r_begin; r < r_end; ++r) {
+    dequantize_row(w.dtype, w.row(r), row.data(), n);
+    for (int64_t t = 0; t < n_tokens; ++t) y[t * y_stride + r - r_begin] = k.f32(row.data(), x + t * n, n);
+  }
+}
+
+// Block-quantised weights in the file's layout: the ISA's tile kernel over
+// groups of rows × tokens (the rows stay in cache while the activations
+// stream past them). nb counts blocks of 32 for the K-quants too (a
+// super-block spans 8 activation blocks).
+void block_tile_rows(const WeightMatrix& w, const BlockQ16Act* xq, int64_t n_tokens, int64_t r_begin, int64_t r_end,
+                     float* y, int64_t y_stride, DotKernels::TileFn tile) {
+  const int64_t nb = w.cols / 32;
+  for (int64_t r = r_begin; r < r_end; r += kTileRows) {
+    const int rows = int(std::min<int64_t>(kTileRows, r_end - r));
+    for (int64_t t = 0; t < n_tokens; t += kTileTokens) {
+      const int tokens = int(std::min<int64_t>(kTileTokens, n_tokens - t));
+      tile(w.row(r), w.row_bytes, rows, xq + t * nb, tokens, nb, y + t * y_stride + r - r_begin, y_stride);
+    }
+  }
+}
+
+// Packed Q8_0 / Q4_0 / Q6_K / I8 (kernels/packed_matrix.h): each group of 16
+// rows stays in cache while the tokens stream past it, kPackedTokens at a time.
+template <typename Block>
+void packed_rows(const WeightMatrix& w, const Block* xq, int64_t n_tokens, int64_t r_begin, int64_t r_end, float* y,
+                 int64_t y_stride, void (*tile)(const std::byte*, int64_t, int, const Block*, int, float*, int64_t)) {
+  const int64_t nb = w.cols / 32;
+  const uint64_t group_bytes = packed_group_bytes(w.dtype, w.cols);
+  for (int64_t r = r_begin; r < r_end; r += kPackedRows) {
+    const std::byte* group = w.packed + uint64_t(r / kPackedRows) * group_bytes;
+    const int rows = int(std::min<int64_t>(kPackedRows, r_end - r));
+    for (int64_t t = 0; t < n_tokens; t += kPackedTokens) {
+      const int tokens = int(std::min<int64_t>(kPackedTokens, n_tokens - t));
+      tile(group, nb, rows, xq + t * nb, tokens, y + t * y_stride + r - r_begin, y_stride);
+    }
+  }
 }
 
 // Int8 weights stored input-major (DType::I8). Outputs are split in ranges
@@ -170,41 +188,113 @@ void matmul_i8(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y
 
 }  // namespace
 
+MatmulInput::Kind MatmulInput::kind_for(const WeightMatrix& w) {
+  return input_kind(route_for(w, active_dot_kernels()));
+}
+
+void MatmulInput::reset(Kind kind, int64_t n_tokens, int64_t cols) {
+  if (kind != Kind::kF32 && cols % 32 != 0) fail("matmul: ", cols, " inputs are not whole blocks of 32");
+  kind_ = kind;
+  n_tokens_ = n_tokens;
+  cols_ = cols;
+  if (kind == Kind::kF32) {
+    f32_.resize(size_t(n_tokens * cols));
+    f32_view_ = f32_.data();
+  } else {
+    const size_t block = kind == Kind::kQ16 ? sizeof(BlockQ16Act) : sizeof(BlockQ8Act);
+    blocks_.resize(size_t(n_tokens * cols / 32) * block);
+    f32_view_ = nullptr;
+  }
+}
+
+void MatmulInput::set(int64_t t, const float* x_row, int64_t c_begin, int64_t c_end) {
+  const DotKernels& k = active_dot_kernels();
+  const int64_t nb = cols_ / 32;
+  switch (kind_) {
+    case Kind::kF32:
+      std::copy(x_row + c_begin, x_row + c_end, f32_.data() + t * cols_ + c_begin);
+      return;
+    case Kind::kQ16:
+      k.quantize_act(x_row + c_begin, reinterpret_cast<BlockQ16Act*>(blocks_.data()) + t * nb + c_begin / 32,
+                     (c_end - c_begin) / 32);
+      return;
+    case Kind::kQ8:
+      k.quantize_act8(x_row + c_begin, reinterpret_cast<BlockQ8Act*>(blocks_.data()) + t * nb + c_begin / 32,
+                      (c_end - c_begin) / 32);
+      return;
+  }
+}
+
+void MatmulInput::set_all(Kind kind, const float* x, int64_t n_tokens, int64_t cols, ThreadPool& pool) {
+  if (kind == Kind::kF32) {
+    kind_ = kind;
+    n_tokens_ = n_tokens;
+    cols_ = cols;
+    f32_view_ = x;
+    return;
+  }
+  reset(kind, n_tokens, cols);
+  pool.parallel_for(n_tokens, [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t) set(t, x + t * cols, 0, cols);
+  });
+}
+
+const void* MatmulInput::blocks() const { return blocks_.data(); }
+
+bool matmul_rows_supported(const WeightMatrix& w) {
+  return route_for(w, active_dot_kernels()) != Route::kI8Columns;
+}
+
+void matmul_rows(const WeightMatrix& w, const MatmulInput& x, int64_t r_begin, int64_t r_end, float* y,
+                 int64_t y_stride) {
+  const DotKernels& k = active_dot_kernels();
+  const Route route = route_for(w, k);
+  if (x.kind() != input_kind(route) || x.cols() != w.cols)
+    fail("matmul: activations prepared for another kind of matrix (", int(x.kind()), " ", x.cols(), " vs ", int(input_kind(route)), " ", w.cols, ")");
+  if (r_begin % kPackedRows != 0 || r_begin < 0 || r_end > w.rows)
+    fail("matmul: rows [", r_begin, ", ", r_end, ") of ", w.rows, " are not a range starting on a group of 16");
+  const int64_t n = x.n_tokens();
+  const auto* q16 = static_cast<const BlockQ16Act*>(x.blocks());
+  switch (route) {
+    case Route::kFloatRows:
+      return float_rows(w, x.f32(), n, r_begin, r_end, y, y_stride, k);
+    case Route::kDecodedRows:
+      return decoded_rows(w, x.f32(), n, r_begin, r_end, y, y_stride, k);
+    case Route::kBlockTiles: {
+      const DotKernels::TileFn tile = w.dtype == DType::Q8_0   ? k.q8_0_tile
+                                      : w.dtype == DType::Q4_0 ? k.q4_0_tile
+                                      : w.dtype == DType::Q4_K ? k.q4_k_tile
+                                                               : k.q6_k_tile;
+      return block_tile_rows(w, q16, n, r_begin, r_end, y, y_stride, tile);
+    }
+    case Route::kPacked: {
+      const DotKernels::PackedTileFn tile = w.dtype == DType::Q8_0   ? k.q8_0_packed
+                                            : w.dtype == DType::Q6_K ? k.q6_k_packed
+                                                                     : k.i8_packed;
+      return packed_rows(w, q16, n, r_begin, r_end, y, y_stride, tile);
+    }
+    case Route::kPacked8:
+      return packed_rows(w, static_cast<const BlockQ8Act*>(x.blocks()), n, r_begin, r_end, y, y_stride,
+                         k.q4_0_packed);
+    case Route::kI8Columns:
+      break;
+  }
+  fail("matmul: input-major int8 weights have no row-range kernel");
+}
+
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   const DotKernels& k = active_dot_kernels();
-  const int64_t n = w.cols;
-  switch (w.dtype) {
-    case DType::F32:
-      // Stores keep f32 data 4-byte aligned (safetensors copies unaligned tensors).
-      return matmul_rows(w, n_tokens, y, pool, [&](const std::byte* row, int64_t t) {
-        return k.f32(reinterpret_cast<const float*>(row), x + t * n, n);
-      });
-    case DType::F16:
-    case DType::BF16: {
-      auto* dot = w.dtype == DType::F16 ? k.f16 : k.bf16;
-      return matmul_rows(w, n_tokens, y, pool, [&](const std::byte* row, int64_t t) {
-        return dot(reinterpret_cast<const uint16_t*>(row), x + t * n, n);
-      });
-    }
-    case DType::Q8_0:
-      if (w.packed && k.q8_0_packed) return matmul_packed(w, x, n_tokens, y, pool, k.quantize_act, k.q8_0_packed);
-      return matmul_blocks(w, x, n_tokens, y, pool, k, k.q8_0_tile);
-    case DType::Q4_0:
-      if (w.packed && k.q4_0_packed) return matmul_packed(w, x, n_tokens, y, pool, k.quantize_act8, k.q4_0_packed);
-      return matmul_blocks(w, x, n_tokens, y, pool, k, k.q4_0_tile);
-    case DType::Q4_K:
-    case DType::Q6_K:
-      // A width of partial super-blocks goes to the decoder, which rejects it.
-      if (n % 256 != 0) return matmul_decoded_rows(w, x, n_tokens, y, pool, k);
-      if (w.dtype == DType::Q6_K && w.packed && k.q6_k_packed)
-        return matmul_packed(w, x, n_tokens, y, pool, k.quantize_act, k.q6_k_packed);
-      return matmul_blocks(w, x, n_tokens, y, pool, k, w.dtype == DType::Q4_K ? k.q4_k_tile : k.q6_k_tile);
-    case DType::I8:
-      if (w.packed && k.i8_packed) return matmul_packed(w, x, n_tokens, y, pool, k.quantize_act, k.i8_packed);
-      return matmul_i8(w, x, n_tokens, y, pool, k);
-    default:
-      return matmul_decoded_rows(w, x, n_tokens, y, pool, k);
-  }
+  const Route route = route_for(w, k);
+  if (route == Route::kI8Columns) return matmul_i8(w, x, n_tokens, y, pool, k);
+  // This thread's input, reused by the next call. Workers get a plain
+  // pointer (naming the thread_local in the lambda would reach their own,
+  // empty, copy).
+  thread_local MatmulInput input;
+  const MatmulInput* in = &input;
+  input.set_all(input_kind(route), x, n_tokens, w.cols, pool);
+  for_each_row_range(w, pool, [&](int64_t r_begin, int64_t r_end) {
+    matmul_rows(w, *in, r_begin, r_end, y + r_begin, w.rows);
+  });
 }
 
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace grok {
 
@@ -23,18 +24,32 @@ void rms_norm(const float* x, const float* scale, int64_t n, float eps, float* y
   for (int64_t i = 0; i < n; ++i) y[i] = scale[i] * (x[i] * inv);
 }
 
-void rope_neox(float* x, int64_t head_dim, int64_t pos, float base) {
+void rope_rotation(int64_t head_dim, int64_t pos, float base, float* cos_sin) {
   const int64_t half = head_dim / 2;
   for (int64_t j = 0; j < half; ++j) {
     // The angle in double: positions up to 8192 times frequencies near 1
     // lose digits in fp32 before the sin/cos.
     const double freq = std::pow(double(base), -2.0 * double(j) / double(head_dim));
     const double angle = double(pos) * freq;
-    const float c = float(std::cos(angle)), s = float(std::sin(angle));
+    cos_sin[j] = float(std::cos(angle));
+    cos_sin[j + half] = float(std::sin(angle));
+  }
+}
+
+void rope_apply(float* x, int64_t head_dim, const float* cos_sin) {
+  const int64_t half = head_dim / 2;
+  for (int64_t j = 0; j < half; ++j) {
+    const float c = cos_sin[j], s = cos_sin[j + half];
     const float x1 = x[j], x2 = x[j + half];
     x[j] = x1 * c - x2 * s;
     x[j + half] = x2 * c + x1 * s;
   }
+}
+
+void rope_neox(float* x, int64_t head_dim, int64_t pos, float base) {
+  std::vector<float> cos_sin(static_cast<size_t>(head_dim));
+  rope_rotation(head_dim, pos, base, cos_sin.data());
+  rope_apply(x, head_dim, cos_sin.data());
 }
 
 void softmax(float* x, int64_t n) {

@@ -15,6 +15,12 @@ void gelu_mul(float* h, const float* v, int64_t n, ThreadPool& pool) {
   });
 }
 
+void gelu_mul(float* h, const float* v, int64_t n) { active_dot_kernels().gelu_mul(h, v, n); }
+
+float dot_simd(const float* a, const float* b, int64_t n) { return active_dot_kernels().f32(a, b, n); }
+
+void axpy(float a, const float* x, float* y, int64_t n) { active_dot_kernels().axpy(a, x, y, n); }
+
 void soft_cap(float* p, int64_t n, float cap) { active_dot_kernels().soft_cap(p, n, cap); }
 
 void exp_shifted(float* p, int64_t n, float shift) { active_dot_kernels().exp_shifted(p, n, shift); }

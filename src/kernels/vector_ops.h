@@ -12,6 +12,16 @@ namespace grok {
 // h[i] = gelu_tanh(h[i])·v[i] for i < n, split over the pool when long (a
 // prompt's expert activations).
 void gelu_mul(float* h, const float* v, int64_t n, ThreadPool& pool);
+// The same on the calling thread (inside a pool task); any split of [0, n)
+// gives the same values.
+void gelu_mul(float* h, const float* v, int64_t n);
+
+// Σ a[i]·b[i] for i < n, in SIMD lanes (attention's scores; ops.h's dot is
+// the portable one).
+float dot_simd(const float* a, const float* b, int64_t n);
+
+// y[i] += a·x[i] for i < n.
+void axpy(float a, const float* x, float* y, int64_t n);
 
 // p[i] = cap·tanh(p[i]/cap) for i < n.
 void soft_cap(float* p, int64_t n, float cap);

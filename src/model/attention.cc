@@ -25,6 +25,8 @@ void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, 
   // Rotary embedding at absolute positions; the cache keeps k after rotation.
   // seg_of[t]: the segment of batch row t.
   s.seg_of.resize(size_t(T));
+  s.rope.resize(size_t(T * hd));
+  s.rope_pos.resize(size_t(T), -1);
   int64_t n_ctx = 0;  // the longest context, for the score buffers
   for (size_t g = 0; g < segments.size(); ++g) {
     const AttentionSegment& seg = segments[g];
@@ -33,10 +35,15 @@ void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, 
     for (int64_t i = 0; i < seg.count; ++i) {
       const int64_t t = seg.first + i, pos = seg.pos0 + i;
       s.seg_of[size_t(t)] = int32_t(g);
-      for (int64_t h = 0; h < n_q; ++h) rope_neox(&s.q[size_t(t * q_dim + h * hd)], hd, pos, c.rope_base);
+      float* rotation = &s.rope[size_t(t * hd)];
+      if (s.rope_pos[size_t(t)] != pos) {
+        rope_rotation(hd, pos, c.rope_base, rotation);
+        s.rope_pos[size_t(t)] = pos;
+      }
+      for (int64_t h = 0; h < n_q; ++h) rope_apply(&s.q[size_t(t * q_dim + h * hd)], hd, rotation);
       for (int64_t h = 0; h < n_kv; ++h) {
         float* k = &s.k[size_t(t * kv_dim + h * hd)];
-        rope_neox(k, hd, pos, c.rope_base);
+        rope_apply(k, hd, rotation);
         std::copy(k, k + hd, cache.key(layer, h, pos));
         const float* v = &s.v[size_t(t * kv_dim + h * hd)];
         std::copy(v, v + hd, cache.value(layer, h, pos));
@@ -63,7 +70,7 @@ void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, 
         const uint8_t* ok = valid + j0;
         float* pb = p + j0;
         const int64_t n = std::min(B, n_keys - j0);
-        for (int64_t j = 0; j < n; ++j, k += hd) pb[j] = ok[j] ? dot(q, k, hd) * c.attn_scale : 0.0f;
+        for (int64_t j = 0; j < n; ++j, k += hd) pb[j] = ok[j] ? dot_simd(q, k, hd) * c.attn_scale : 0.0f;
       }
       soft_cap(p, n_keys, c.attn_cap);
       float mx = -std::numeric_limits<float>::infinity();
@@ -87,8 +94,7 @@ void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, 
         const int64_t n = std::min(B, n_keys - j0);
         for (int64_t j = 0; j < n; ++j, v += hd) {
           const float w = pb[j] * inv;
-          if (w == 0.0f) continue;
-          for (int64_t d = 0; d < hd; ++d) ctx[d] += w * v[d];
+          if (w != 0.0f) axpy(w, v, ctx, hd);
         }
       }
     }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/matmul.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
 #include "model/weights.h"
@@ -18,6 +19,10 @@ struct AttentionScratch {
   std::vector<float> context;  // (T, n_heads*head_dim), heads concatenated
   std::vector<float> scores;   // per thread: (positions)
   std::vector<int32_t> seg_of; // (T) each row's segment
+  // (T, head_dim) each row's rotary cos and sin, and the position they are
+  // for: computed by the first layer, reused by the others.
+  std::vector<float> rope;
+  std::vector<int64_t> rope_pos;
 };
 
 // Rows [first, first + count) of a batch: one sequence's new tokens, at
@@ -38,9 +43,14 @@ struct MoeScratch {
   std::vector<int32_t> chosen;           // (T, n_experts_used) expert ids
   std::vector<float> gates;              // (T, n_experts_used)
   std::vector<int32_t> order;            // (n_experts) experts of one token by probability
-  std::vector<int64_t> rows;             // tokens routed to the current expert
-  std::vector<float> row_gates;          // their gates
-  std::vector<float> x, h1, hv, y;       // per expert: gathered rows and branch outputs
+  // Per expert: the tokens routed to it and their gates, its inputs prepared
+  // for w1 (up), v (gate) and w2 (down), the two branch outputs (n_e, ffn)
+  // and the expert's output (n_e, dim).
+  std::vector<std::vector<int64_t>> rows;
+  std::vector<std::vector<float>> row_gates;
+  std::vector<MatmulInput> up_in, gate_in, down_in;
+  std::vector<std::vector<float>> h1, hv, y_experts;
+  std::vector<float> x, y;               // the one-expert-at-a-time path's gathered rows and output
 };
 
 // out (T, dim) = MoE(m): each token through only its top n_experts_used

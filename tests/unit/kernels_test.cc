@@ -343,6 +343,30 @@ TEST_P(DotKernelsTest, SoftCapAndExpMatchTheDoubleFormulas) {
   }
 }
 
+// Attention's weighted sum of values: y += a·x against double arithmetic,
+// every tail length, and the same value for an element wherever it lies.
+TEST_P(DotKernelsTest, AxpyMatchesDoubleArithmetic) {
+  const DotKernels& k = dot_kernels(GetParam());
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-3.0f, 3.0f);
+  for (int64_t n : {int64_t(1), int64_t(7), int64_t(16), int64_t(33), int64_t(64), int64_t(257)}) {
+    std::vector<float> x(static_cast<size_t>(n)), y(static_cast<size_t>(n));
+    for (float& v : x) v = u(rng);
+    for (float& v : y) v = u(rng);
+    const float a = u(rng);
+    const std::vector<float> y0 = y;
+    k.axpy(a, x.data(), y.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const double ref = double(y0[size_t(i)]) + double(a) * double(x[size_t(i)]);
+      ASSERT_NEAR(y[size_t(i)], ref, 1e-6 * std::max(1.0, std::fabs(ref))) << "n = " << n << ", i = " << i;
+    }
+  }
+  std::vector<float> x(20, 0.3f), a(20, 1.1f), b(4, 1.1f);
+  k.axpy(0.7f, x.data(), a.data(), 20);
+  k.axpy(0.7f, x.data(), b.data(), 4);
+  EXPECT_EQ(a[19], b[3]);
+}
+
 // A token's result must not depend on the tokens it is batched with (a
 // served request gives the same output whatever else is running): each
 // token computed in a 6-row × 9-token call (full tiles and both edges)

@@ -6,9 +6,11 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/error.h"
 #include "core/quant.h"
 #include "kernels/cpu/dot.h"
 #include "kernels/dequantize.h"
@@ -237,6 +239,52 @@ TEST(PackedMatmul, MatchesTheDoubleProductAndGivesEachTokenItsOwnResult) {
         ASSERT_EQ(alone[size_t(r)], packed_y[size_t(tk * rows + r)]) << dtype_name(t) << " token " << tk << " row " << r;
     }
   }
+}
+
+// Row ranges (what the MoE block runs from its own pool tasks) give every
+// (row, token) exactly what the whole product gives, whatever the range and
+// however the input was prepared (whole rows through the pool, or column
+// ranges one at a time); for every format, packed or in the file's layout.
+TEST(MatmulRows, RangesEqualTheWholeProductBitForBit) {
+  std::mt19937 rng(31);
+  ThreadPool pool(3);
+  const int64_t rows = 70, cols = 256, tokens = 5;
+  const std::vector<float> x = random_floats(tokens * cols, rng);
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q6_K, DType::Q5_0, DType::I8})
+    for (bool pack : {false, true}) {
+      QuantMatrix m = random_matrix(t, rows, cols, rng);
+      PackedStorage packed(pack && packable(m.w) ? packed_matrix_bytes(m.w) : 64);
+      if (pack && packable(m.w)) {
+        pack_groups(m.w, 0, (rows + kPackedRows - 1) / kPackedRows, packed.data());
+        m.w.packed = packed.data();
+      }
+      const std::string what = std::string(dtype_name(t)) + (m.w.packed ? " packed" : "");
+      if (!matmul_rows_supported(m.w)) {
+        EXPECT_TRUE(t == DType::I8 && !(m.w.packed && active_dot_kernels().i8_packed)) << what;
+        continue;
+      }
+      std::vector<float> whole(size_t(tokens * rows));
+      matmul(m.w, x.data(), tokens, whole.data(), pool);
+
+      MatmulInput by_rows, by_columns;
+      by_rows.set_all(MatmulInput::kind_for(m.w), x.data(), tokens, cols, pool);
+      by_columns.reset(MatmulInput::kind_for(m.w), tokens, cols);
+      for (int64_t tk = 0; tk < tokens; ++tk) {
+        by_columns.set(tk, x.data() + tk * cols, 96, cols);
+        by_columns.set(tk, x.data() + tk * cols, 0, 96);
+      }
+      for (const MatmulInput* in : {&by_rows, &by_columns}) {
+        const int64_t stride = rows + 3;
+        std::vector<float> y(size_t(tokens * stride), -1.0f);
+        for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 16}, {16, 48}, {48, rows}})
+          matmul_rows(m.w, *in, r0, r1, y.data() + r0, stride);
+        for (int64_t tk = 0; tk < tokens; ++tk)
+          for (int64_t r = 0; r < rows; ++r)
+            ASSERT_EQ(y[size_t(tk * stride + r)], whole[size_t(tk * rows + r)]) << what << " token " << tk << " row " << r;
+      }
+      std::vector<float> y(size_t(tokens * rows));
+      EXPECT_THROW(matmul_rows(m.w, by_rows, 8, 24, y.data(), rows), Error) << what << ": a range inside a group";
+    }
 }
 
 }  // namespace

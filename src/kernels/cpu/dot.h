@@ -100,6 +100,8 @@ struct DotKernels {
   // numerators p[i] = e^(p[i] - shift).
   void (*soft_cap)(float* p, int64_t n, float cap);
   void (*exp_shifted)(float* p, int64_t n, float shift);
+  // y[i] += a·x[i] (attention's weighted sum of values).
+  void (*axpy)(float a, const float* x, float* y, int64_t n);
 };
 
 constexpr int kTileRows = 4;

@@ -270,6 +270,7 @@ const DotKernels kDotAvx2 = {Isa::Avx2,
                              I8Columns<I8Avx2>::columns,
                              VecMath<VecAvx2>::gelu_mul,
                              VecMath<VecAvx2>::soft_cap,
-                             VecMath<VecAvx2>::exp_shifted};
+                             VecMath<VecAvx2>::exp_shifted,
+                             VecMath<VecAvx2>::axpy};
 
 }  // namespace grok

@@ -455,6 +455,7 @@ const DotKernels kDotAvx512 = {
     I8Columns<I8Avx512>::columns,
     VecMath<VecAvx512>::gelu_mul,
     VecMath<VecAvx512>::soft_cap,
-    VecMath<VecAvx512>::exp_shifted};
+    VecMath<VecAvx512>::exp_shifted,
+    VecMath<VecAvx512>::axpy};
 
 }  // namespace grok

@@ -134,6 +134,10 @@ void exp_shifted(float* p, int64_t n, float shift) {
   for (int64_t i = 0; i < n; ++i) p[i] = std::exp(p[i] - shift);
 }
 
+void axpy(float a, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
 }  // namespace
 
 // Both activation formats: d = amax / the largest level, q = round(x / d),
@@ -185,7 +189,8 @@ const DotKernels kDotGeneric = {Isa::Generic,
                                 I8Columns<I8Generic>::columns,
                                 gelu_mul,
                                 soft_cap,
-                                exp_shifted};
+                                exp_shifted,
+                                axpy};
 
 const DotKernels& dot_kernels(Isa isa) {
   if (!cpu_supports(isa)) fail("this CPU cannot run the ", isa_name(isa), " kernels");

@@ -79,6 +79,12 @@ struct VecMath {
     apply(p, p, n, [&](F v, F) { return exp(V::add(v, minus_shift)); });
   }
 
+  // y[i] += a·x[i], one fused multiply-add each.
+  static void axpy(float a, const float* x, float* y, int64_t n) {
+    const F va = V::splat(a);
+    apply(y, x, n, [&](F yv, F xv) { return V::fma(va, xv, yv); });
+  }
+
   // tanh-GELU as x / (1 + e^(-2u)), u = sqrt(2/π)·(x + 0.044715·x³): the
   // same function as 0.5·x·(1 + tanh(u)) with one exponential.
   static F gelu(F x) {
