@@ -102,8 +102,9 @@ bool BatchGenerator::try_admit(Entry& e) {
   Generation& g = *e.generation;
   const int64_t bt = pool_.block_tokens();
   // At most the blocks before the last prompt token: that one is computed for its logits.
+  // Prompt logprobs need every prompt position's logits: nothing reused.
   std::vector<int32_t> prefix;
-  if (prefix_) prefix = prefix_->match(g.prompt(), (int64_t(g.prompt().size()) - 1) / bt);
+  if (prefix_ && !e.request.options.prompt_logprobs) prefix = prefix_->match(g.prompt(), (int64_t(g.prompt().size()) - 1) / bt);
   const int64_t fresh = blocks_for(g.capacity()) - int64_t(prefix.size());
   // Held while room is made, so making room cannot evict them.
   for (int32_t b : prefix) pool_.retain(b);
@@ -172,17 +173,22 @@ bool BatchGenerator::step() {
   }
 
   steps_.clear();
-  for (Entry& e : running_) steps_.push_back({e.generation->pending(), &e.generation->cache(), false});
+  for (Entry& e : running_)
+    steps_.push_back({e.generation->pending(), &e.generation->cache(), e.generation->needs_all_positions()});
   transformer_.forward_batch(steps_, engine_.pool(), logits_);
   // The prompts just computed are reusable by requests admitted from now on.
   for (size_t i = before; i < running_.size(); ++i) publish(running_[i]);
 
-  const int64_t V = engine_.model().config.vocab_size;
+  // Each step's logits rows: all its positions', or its last one's.
+  const size_t V = size_t(engine_.model().config.vocab_size);
   std::vector<Entry> still;
+  size_t row = 0;
   for (size_t i = 0; i < running_.size(); ++i) {
     Entry& e = running_[i];
-    const std::span<const float> row(&logits_[i * size_t(V)], size_t(V));
-    if (e.generation->advance(row, e.request.on_token))
+    const size_t rows = steps_[i].all_positions ? steps_[i].tokens.size() : 1;
+    const std::span<const float> logits(&logits_[row * V], rows * V);
+    row += rows;
+    if (e.generation->advance(logits, e.request.on_token))
       still.push_back(std::move(e));
     else
       retire(e, nullptr);

@@ -76,7 +76,7 @@ GenerateResult Engine::generate(std::vector<int32_t> prompt, const GenerateOptio
   Generation g(model_.config, tokenizer(), std::move(prompt), opt);
   std::vector<float> logits;
   auto t0 = Clock::now();
-  transformer_.forward(g.pending(), g.cache(), pool_, /*all_positions=*/false, logits);
+  transformer_.forward(g.pending(), g.cache(), pool_, g.needs_all_positions(), logits);
   const double prompt_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   t0 = Clock::now();
   while (g.advance(logits, on_token)) transformer_.forward(g.pending(), g.cache(), pool_, false, logits);

@@ -36,6 +36,12 @@ struct GenerateOptions {
   std::vector<std::string> stop;  // generation ends before the first of these
   bool add_bos = false;           // the reference adds none
   int top_probs = 0;              // report this many most probable tokens per step
+  // Also report each prompt token, before the first generated one, as a
+  // TokenEvent with `prompt` set: its probability given the tokens before it
+  // under the model's own distribution (the logits without temperature or
+  // top-p), with top_probs alternatives. The first has none (`scored` false).
+  // Costs the output projection for every prompt position.
+  bool prompt_logprobs = false;
 };
 
 struct TokenEvent {
@@ -43,6 +49,8 @@ struct TokenEvent {
   std::string text;  // text completed by this token (may be empty mid-character)
   float prob = 0;
   std::vector<std::pair<int32_t, float>> top;
+  bool prompt = false;  // a prompt token (GenerateOptions::prompt_logprobs), not a generated one
+  bool scored = true;   // false for the first prompt token: nothing predicts it
 };
 
 struct GenerateResult {

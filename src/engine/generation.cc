@@ -22,7 +22,10 @@ int64_t checked_capacity(const GrokConfig& c, const std::vector<int32_t>& prompt
 
 Generation::Generation(const GrokConfig& config, const Tokenizer& tokenizer, std::vector<int32_t> prompt,
                        const GenerateOptions& options, bool own_cache)
-    : options_(options), eos_id_(config.eos_id), sampler_(options.sampling), decoder_(tokenizer), stops_(options.stop) {
+    : options_(options),
+      tokenizer_(tokenizer),
+      vocab_size_(config.vocab_size),
+      eos_id_(config.eos_id), sampler_(options.sampling), decoder_(tokenizer), stops_(options.stop) {
   const int64_t capacity = checked_capacity(config, prompt, options);
   if (own_cache) cache_ = std::make_unique<KVCache>(config, capacity);
   result_.prompt_ids = std::move(prompt);
@@ -63,8 +66,36 @@ std::span<const int32_t> Generation::pending() const {
   return std::span<const int32_t>(&next_, 1);
 }
 
+void Generation::report_prompt(std::span<const float> logits, const std::function<void(const TokenEvent&)>& on_token) {
+  const std::vector<int32_t>& prompt = result_.prompt_ids;
+  const size_t n = prompt.size(), V = size_t(vocab_size_);
+  // The pass must have covered the whole prompt (no reused prefix).
+  if (logits.size() != n * V) fail("generation: prompt logprobs need logits for all ", n, " prompt positions");
+  std::vector<TokenEvent> events(n);
+  StreamDecoder decoder(tokenizer_);
+  for (size_t j = 0; j < n; ++j) {
+    TokenEvent& ev = events[j];
+    ev.id = prompt[j];
+    ev.text = decoder.push(prompt[j]);
+    ev.prompt = true;
+    ev.scored = j > 0;
+    if (!ev.scored) continue;
+    // Row j - 1 is the distribution after the tokens before j.
+    const std::vector<float> p = softmax_probs(logits.subspan((j - 1) * V, V));
+    ev.prob = p[size_t(prompt[j])];
+    if (options_.top_probs > 0) ev.top = top_k(p, options_.top_probs);
+  }
+  events.back().text += decoder.finish();
+  if (on_token)
+    for (const TokenEvent& ev : events) on_token(ev);
+}
+
 bool Generation::advance(std::span<const float> logits, const std::function<void(const TokenEvent&)>& on_token) {
   if (done_) fail("generation: advanced after it finished");
+  if (needs_all_positions()) {
+    report_prompt(logits, on_token);
+    logits = logits.last(size_t(vocab_size_));
+  }
   prompt_done_ = true;
   if (int64_t(result_.ids.size()) >= options_.max_tokens) {  // max_tokens 0
     finish(on_token);

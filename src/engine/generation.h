@@ -40,8 +40,14 @@ class Generation {
   std::span<const int32_t> pending() const;
   KVCache& cache();
 
-  // After a forward pass over pending(): samples from its logits row, streams
-  // the token's text to on_token, and returns whether another pass is needed.
+  // Whether the next pass must give logits for every pending position (the
+  // prompt's pass with prompt_logprobs), not only the last.
+  bool needs_all_positions() const { return options_.prompt_logprobs && !prompt_done_; }
+
+  // After a forward pass over pending(): samples from its logits row (the
+  // last of its rows, with needs_all_positions(); the others score the
+  // prompt), streams the token's text to on_token, and returns whether
+  // another pass is needed.
   bool advance(std::span<const float> logits, const std::function<void(const TokenEvent&)>& on_token);
 
   bool done() const { return done_; }
@@ -50,8 +56,12 @@ class Generation {
 
  private:
   void finish(const std::function<void(const TokenEvent&)>& on_token);  // flushes held-back text
+  // The prompt's events from the logits of all its positions (prompt_logprobs).
+  void report_prompt(std::span<const float> logits, const std::function<void(const TokenEvent&)>& on_token);
 
   GenerateOptions options_;
+  const Tokenizer& tokenizer_;
+  int64_t vocab_size_;
   int32_t eos_id_;
   std::unique_ptr<KVCache> cache_;
   Sampler sampler_;

@@ -106,6 +106,7 @@ std::unique_ptr<RunningCompletion> CompletionService::start(CompletionRequest re
       s.options.sampling.seed = req.seed + uint64_t(i);
       s.options.stop = req.stop;
       s.options.top_probs = std::max(req.logprobs, 0);
+      s.options.prompt_logprobs = req.echo && req.logprobs >= 0;
       specs.push_back(std::move(s));
       RunningCompletion::Sequence seq;
       seq.prompt = int(p);
@@ -145,22 +146,28 @@ bool RunningCompletion::on_event(const JobEvent& ev, const std::function<bool(st
   Sequence& s = sequences_[size_t(ev.sequence)];
   const bool stream = request_.stream;
   const bool chat = request_.chat;
+  // With echo and logprobs the prompt's tokens come first: their logprobs
+  // open the choice's list (the echoed text is already the choice's text).
+  if (!ev.finished && ev.token.prompt) {
+    s.prompt_logprobs.push_back(token_logprob(*tokenizer_, ev.token, s.prompt_chars));
+    s.prompt_chars += utf8_length(ev.token.text);
+    return true;
+  }
+  if (!s.started && request_.echo) {
+    s.text = echo_[size_t(s.prompt)];
+    s.chars = utf8_length(s.text);
+  }
   // Streaming: each choice opens with the assistant's role (chat) or the echoed prompt.
   if (stream && !s.started) {
-    s.started = true;
     if (chat) {
       if (!write(sse(chat_chunk(header_, ev.sequence, {{"role", "assistant"}, {"content", ""}}, nullptr, ""))))
         return false;
     } else if (request_.echo) {
-      s.text = echo_[size_t(s.prompt)];
-      s.chars = utf8_length(s.text);
-      if (!write(sse(completion_chunk(header_, ev.sequence, s.text, nullptr, "")))) return false;
+      const json lps = s.prompt_logprobs.empty() ? json(nullptr) : completion_logprobs(s.prompt_logprobs);
+      if (!write(sse(completion_chunk(header_, ev.sequence, s.text, lps, "")))) return false;
     }
   }
-  if (!s.started && !stream && request_.echo) {
-    s.text = echo_[size_t(s.prompt)];
-    s.chars = utf8_length(s.text);
-  }
+  if (!s.started && !stream) s.logprobs = std::move(s.prompt_logprobs);
   s.started = true;
 
   if (!ev.finished) {

@@ -53,6 +53,8 @@ class RunningCompletion {
     std::string text;
     size_t chars = 0;  // code points in text: logprobs' text_offset
     std::vector<TokenLogprob> logprobs;
+    std::vector<TokenLogprob> prompt_logprobs;  // echo with logprobs: the prompt's, until the choice starts
+    size_t prompt_chars = 0;                    // code points of the prompt tokens so far
     std::string finish_reason;  // OpenAI's; empty until finished
     int64_t completion_tokens = 0;
     bool started = false;  // streaming: its first chunk is out

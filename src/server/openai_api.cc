@@ -249,8 +249,6 @@ CompletionRequest parse_completion_request(const json& body) {
   if (auto s = f.string("suffix"); s && !s->empty())
     throw ApiError(400, "'suffix' is not supported (Grok-1 has no infilling)", "suffix");
   f.refuse_unknown();
-  if (r.echo && r.logprobs >= 0)
-    throw ApiError(400, "'echo' with 'logprobs' is not supported (prompt tokens' logprobs are not computed)", "echo");
   return r;
 }
 
@@ -301,6 +299,8 @@ TokenLogprob token_logprob(const Tokenizer& tokenizer, const TokenEvent& event, 
   auto lp = [](float p) { return p > 0 ? std::log(p) : std::numeric_limits<float>::lowest(); };
   TokenLogprob t;
   t.token = event.text;
+  t.text_offset = text_offset;
+  if (!event.scored) return t;
   t.logprob = lp(event.prob);
   // Alternatives top_p had ruled out (probability 0) could not have been drawn: left out.
   for (const auto& [id, p] : event.top)
@@ -319,7 +319,13 @@ json completion_logprobs(const std::vector<TokenLogprob>& tokens) {
   json toks = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
   for (const TokenLogprob& t : tokens) {
     toks.push_back(t.token);
-    lps.push_back(t.logprob);
+    if (!t.logprob) {
+      lps.push_back(nullptr);
+      tops.push_back(nullptr);
+      offsets.push_back(t.text_offset);
+      continue;
+    }
+    lps.push_back(*t.logprob);
     json top = json::object();
     for (const auto& [s, lp] : t.top)
       if (!top.contains(s)) top[s] = lp;  // two ids may share a text; the more probable is listed
@@ -339,7 +345,7 @@ json chat_logprobs(const std::vector<TokenLogprob>& tokens) {
   for (const TokenLogprob& t : tokens) {
     json top = json::array();
     for (const auto& [s, lp] : t.top) top.push_back({{"token", s}, {"logprob", lp}, {"bytes", bytes(s)}});
-    content.push_back({{"token", t.token}, {"logprob", t.logprob}, {"bytes", bytes(t.token)}, {"top_logprobs", top}});
+    content.push_back({{"token", t.token}, {"logprob", t.logprob ? json(*t.logprob) : json(nullptr)}, {"bytes", bytes(t.token)}, {"top_logprobs", top}});
   }
   return {{"content", content}};
 }

@@ -79,7 +79,7 @@ std::string openai_finish_reason(const std::string& engine_reason);
 // partial character as "bytes:\xNN"; that would not join into the text.)
 struct TokenLogprob {
   std::string token;
-  float logprob = 0;
+  std::optional<float> logprob;  // none for an echoed prompt's first token (null, with null alternatives)
   std::vector<std::pair<std::string, float>> top;  // most probable alternatives that could have been drawn
   // Where its text starts in the choice's text, in Unicode code points (as
   // Python, and so OpenAI, counts characters; JavaScript's UTF-16 indices

@@ -204,7 +204,7 @@ void Scheduler::apply_submit(const std::shared_ptr<Job>& job) {
 }
 
 void Scheduler::on_token(const std::shared_ptr<Job>& job, int sequence, const TokenEvent& ev) {
-  if (ev.id >= 0) {
+  if (ev.id >= 0 && !ev.prompt) {
     ++step_tokens_;
     if (!job->got_first_token_[size_t(sequence)]) {
       job->got_first_token_[size_t(sequence)] = true;

@@ -1,6 +1,6 @@
 // grok serve through the official openai client: completions and chat,
 // streamed and not, equal to `grok generate`'s text for the same prompt,
-// seed and sampling; n, logprobs, echo, stop, token-id prompts and usage.
+// seed and sampling; n, logprobs, echo (with logprobs too), stop, token-id prompts and usage.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
@@ -122,6 +122,20 @@ describe("completions", () => {
   test("echo: the prompt, then the completion", async () => {
     const r = await client.completions.create({ model, prompt, ...sampling, echo: true });
     assert.equal(r.choices[0].text, prompt + await generate({ prompt, ...sampling }));
+  });
+
+  test("echo with logprobs: the prompt's tokens first (the first null), then the completion's", async () => {
+    const r = await client.completions.create({ model, prompt, ...sampling, echo: true, logprobs: 2 });
+    const plain = await client.completions.create({ model, prompt, ...sampling, logprobs: 2 });
+    const { text, logprobs } = r.choices[0];
+    assert.equal(text, prompt + plain.choices[0].text);
+    assert.equal(logprobs.tokens.join(""), text, "the tokens spell the echoed text and the completion");
+    const n = logprobs.tokens.length - plain.choices[0].logprobs.tokens.length;
+    assert.equal(n, r.usage.prompt_tokens);
+    assert.equal(logprobs.token_logprobs[0], null);
+    assert.equal(logprobs.top_logprobs[0], null);
+    for (let i = 1; i < n; ++i) assert.ok(logprobs.token_logprobs[i] <= 0, String(logprobs.token_logprobs[i]));
+    assert.deepEqual(logprobs.token_logprobs.slice(n), plain.choices[0].logprobs.token_logprobs);
   });
 
   test("stop: the text ends before the stop string, finish_reason stop", async () => {

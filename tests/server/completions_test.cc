@@ -147,6 +147,68 @@ TEST(ServerCompletions, EchoPrependsThePrompt) {
   EXPECT_EQ(stream_text(sse_payloads(r.raw), 0), "Echo this" + want.text);
 }
 
+// echo with logprobs, as OpenAI's legacy completions: the prompt's tokens
+// open the logprobs (the first with null logprob and alternatives), their
+// offsets count from the start of the echoed text, and the generated part
+// is what logprobs without echo gives. max_tokens 0 scores a prompt.
+TEST(ServerCompletions, EchoWithLogprobsScoresThePromptTokens) {
+  ServerHarness h;
+  const std::string prompt = "Echo this prompt and score it";
+  const size_t n_prompt = Tokenizer::builtin().encode(prompt).size();
+  const json base = {{"prompt", prompt}, {"max_tokens", 6}, {"temperature", 0}, {"logprobs", 2}};
+  const Reply plain = h.post("/v1/completions", base);
+  ASSERT_EQ(plain.status, 200) << plain.raw;
+  json req = base;
+  req["echo"] = true;
+  const Reply r = h.post("/v1/completions", req);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const json& choice = r.body["choices"][0];
+  const json& lp = choice["logprobs"];
+  const json& generated = plain.body["choices"][0]["logprobs"];
+  ASSERT_EQ(lp["tokens"].size(), n_prompt + generated["tokens"].size());
+  EXPECT_TRUE(lp["token_logprobs"][0].is_null());
+  EXPECT_TRUE(lp["top_logprobs"][0].is_null());
+  std::string joined;
+  size_t code_points = 0;
+  for (size_t i = 0; i < lp["tokens"].size(); ++i) {
+    EXPECT_EQ(lp["text_offset"][i], code_points) << i;
+    const std::string token = lp["tokens"][i].get<std::string>();
+    joined += token;
+    for (unsigned char c : token) code_points += (c & 0xC0) != 0x80;
+    if (i == 0) continue;
+    ASSERT_TRUE(lp["token_logprobs"][i].is_number()) << i;
+    EXPECT_LE(lp["token_logprobs"][i].get<double>(), 0.0) << i;
+    EXPECT_GE(lp["top_logprobs"][i].size(), 1u) << i;
+  }
+  EXPECT_EQ(joined, choice["text"]);
+  EXPECT_EQ(choice["text"], prompt + plain.body["choices"][0]["text"].get<std::string>());
+  for (size_t i = 0; i < generated["tokens"].size(); ++i) {
+    EXPECT_EQ(lp["tokens"][n_prompt + i], generated["tokens"][i]) << i;
+    EXPECT_EQ(lp["token_logprobs"][n_prompt + i], generated["token_logprobs"][i]) << i;
+  }
+
+  // Streamed: the first chunk carries the echoed text and the prompt's logprobs.
+  req["stream"] = true;
+  const Reply s = h.post("/v1/completions", req);
+  ASSERT_EQ(s.status, 200) << s.raw;
+  const auto payloads = sse_payloads(s.raw);
+  ASSERT_FALSE(payloads.empty());
+  const json first = json::parse(payloads[0]);
+  EXPECT_EQ(first["choices"][0]["text"], prompt);
+  ASSERT_EQ(first["choices"][0]["logprobs"]["tokens"].size(), n_prompt);
+  for (size_t i = 0; i < n_prompt; ++i)
+    EXPECT_EQ(first["choices"][0]["logprobs"]["token_logprobs"][i], lp["token_logprobs"][i]) << i;
+
+  // Scoring only.
+  req = {{"prompt", prompt}, {"max_tokens", 0}, {"logprobs", 0}, {"echo", true}};
+  const Reply z = h.post("/v1/completions", req);
+  ASSERT_EQ(z.status, 200) << z.raw;
+  EXPECT_EQ(z.body["choices"][0]["text"], prompt);
+  ASSERT_EQ(z.body["choices"][0]["logprobs"]["tokens"].size(), n_prompt);
+  EXPECT_EQ(z.body["choices"][0]["logprobs"]["token_logprobs"][1], lp["token_logprobs"][1]);
+  EXPECT_EQ(z.body["usage"]["completion_tokens"], 0);
+}
+
 TEST(ServerCompletions, StopEndsTheText) {
   ServerHarness h;
   const GenerateResult full = reference("Stop somewhere", gen_options(30, 0.8f, 3));

@@ -449,5 +449,75 @@ TEST(BatchGeneratorMemory, RandomInterleavingsKeepEveryOutputExact) {
   }
 }
 
+// Prompt logprobs (echo with logprobs): every prompt token reported before
+// the first generated one, the first unscored, each other with its
+// probability under the softmax of the previous position's logits, its text
+// joining into the prompt's; the generated tokens unchanged; and the same
+// from a batch in which a cached prefix of the prompt exists (not reused
+// for it: every position's logits are needed).
+TEST(BatchGenerator, PromptLogprobsScoreEveryPromptTokenAndChangeNothingElse) {
+  Engine engine = builtin_engine();
+  const std::vector<int32_t> prompt = engine.tokenize("The answer to life, the universe and everything", false);
+  ASSERT_GE(prompt.size(), 20u);
+  GenerateOptions plain = options(0.8f, 9, 8);
+  plain.top_probs = 3;
+  GenerateOptions scored = plain;
+  scored.prompt_logprobs = true;
+
+  const std::vector<float> logits = engine.logits(prompt, /*all_positions=*/true);
+  const size_t V = size_t(engine.model().config.vocab_size);
+  auto check = [&](const std::vector<TokenEvent>& events, const std::vector<int32_t>& generated, const char* what) {
+    ASSERT_EQ(events.size(), prompt.size() + generated.size()) << what;
+    std::string text;
+    for (size_t j = 0; j < prompt.size(); ++j) {
+      const TokenEvent& ev = events[j];
+      EXPECT_TRUE(ev.prompt) << what << " " << j;
+      EXPECT_EQ(ev.id, prompt[j]) << what << " " << j;
+      EXPECT_EQ(ev.scored, j > 0) << what << " " << j;
+      text += ev.text;
+      if (j == 0) continue;
+      const std::vector<float> p = softmax_probs(std::span(logits).subspan((j - 1) * V, V));
+      EXPECT_NEAR(ev.prob, p[size_t(prompt[j])], 1e-6) << what << " " << j;
+      ASSERT_EQ(ev.top.size(), 3u) << what << " " << j;
+      EXPECT_GE(ev.top[0].second, ev.prob) << what << " " << j;
+    }
+    EXPECT_EQ(text, engine.tokenizer().decode(prompt)) << what;
+    for (size_t i = 0; i < generated.size(); ++i) {
+      EXPECT_FALSE(events[prompt.size() + i].prompt) << what << " " << i;
+      EXPECT_EQ(events[prompt.size() + i].id, generated[i]) << what << " " << i;
+    }
+  };
+
+  const GenerateResult base = engine.generate(prompt, plain, nullptr);
+  std::vector<TokenEvent> alone;
+  const GenerateResult with = engine.generate(prompt, scored, [&](const TokenEvent& ev) {
+    if (ev.id >= 0) alone.push_back(ev);
+  });
+  EXPECT_EQ(with.ids, base.ids);
+  check(alone, base.ids, "alone");
+
+  BatchGenerator batch(engine, batch_options(4, 1024, 4, /*prefix=*/true));
+  std::vector<TokenEvent> batched;
+  GenerateResult batched_result;
+  batch.submit({prompt, plain, nullptr, nullptr});  // caches the prompt's blocks
+  while (batch.step()) {
+  }
+  batch.submit({prompt, scored, [&](const TokenEvent& ev) { if (ev.id >= 0) batched.push_back(ev); },
+                [&](const GenerateResult& r) { batched_result = r; }});
+  batch.submit({engine.tokenize("Another request in the same pass", false), plain, nullptr, nullptr});
+  while (batch.step()) {
+  }
+  EXPECT_EQ(batched_result.ids, base.ids);
+  check(batched, base.ids, "batched");
+  EXPECT_EQ(batch.kv_stats().prefix_hits, 0);
+
+  // max_tokens 0 scores the prompt alone.
+  GenerateOptions only = scored;
+  only.max_tokens = 0;
+  std::vector<TokenEvent> none_generated;
+  engine.generate(prompt, only, [&](const TokenEvent& ev) { if (ev.id >= 0) none_generated.push_back(ev); });
+  check(none_generated, {}, "max_tokens 0");
+}
+
 }  // namespace
 }  // namespace grok
