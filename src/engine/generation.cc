@@ -61,31 +61,44 @@ std::span<const int32_t> Generation::pending() const {
   if (done_) return {};
   if (!prompt_done_) {
     const int64_t have = cache_ ? cache_->length() : 0;
-    return std::span<const int32_t>(result_.prompt_ids).subspan(size_t(have));
+    std::span<const int32_t> rest = std::span<const int32_t>(result_.prompt_ids).subspan(size_t(have));
+    if (options_.prompt_logprobs && int64_t(rest.size()) > kScoredPromptChunk) rest = rest.first(kScoredPromptChunk);
+    return rest;
   }
   return std::span<const int32_t>(&next_, 1);
 }
 
 void Generation::report_prompt(std::span<const float> logits, const std::function<void(const TokenEvent&)>& on_token) {
   const std::vector<int32_t>& prompt = result_.prompt_ids;
-  const size_t n = prompt.size(), V = size_t(vocab_size_);
-  // The pass must have covered the whole prompt (no reused prefix).
-  if (logits.size() != n * V) fail("generation: prompt logprobs need logits for all ", n, " prompt positions");
-  std::vector<TokenEvent> events(n);
-  StreamDecoder decoder(tokenizer_);
-  for (size_t j = 0; j < n; ++j) {
-    TokenEvent& ev = events[j];
+  const size_t V = size_t(vocab_size_), rows = logits.size() / V;
+  // The pass covered positions [first, cache length).
+  const size_t end = size_t(cache().length());
+  if (rows == 0 || rows * V != logits.size() || rows > end || end > prompt.size())
+    fail("generation: prompt logprobs need logits for every prompt position of the pass");
+  const size_t first = end - rows;
+  if (first > 0 && prev_probs_.empty())
+    fail("generation: prompt logprobs need the whole prompt computed (the KV cache held part of it)");
+  if (!prompt_decoder_) prompt_decoder_ = std::make_unique<StreamDecoder>(tokenizer_);
+  std::vector<TokenEvent> events(rows);
+  for (size_t i = 0; i < rows; ++i) {
+    const size_t j = first + i;
+    TokenEvent& ev = events[i];
     ev.id = prompt[j];
-    ev.text = decoder.push(prompt[j]);
+    ev.text = prompt_decoder_->push(prompt[j]);
     ev.prompt = true;
     ev.scored = j > 0;
-    if (!ev.scored) continue;
-    // Row j - 1 is the distribution after the tokens before j.
-    const std::vector<float> p = softmax_probs(logits.subspan((j - 1) * V, V));
-    ev.prob = p[size_t(prompt[j])];
-    if (options_.top_probs > 0) ev.top = top_k(p, options_.top_probs);
+    if (ev.scored) {
+      ev.prob = prev_probs_[size_t(prompt[j])];
+      if (options_.top_probs > 0) ev.top = top_k(prev_probs_, options_.top_probs);
+    }
+    // This position's distribution scores the next prompt token.
+    if (j + 1 < prompt.size()) prev_probs_ = softmax_probs(logits.subspan(i * V, V));
   }
-  events.back().text += decoder.finish();
+  if (end == prompt.size()) {
+    events.back().text += prompt_decoder_->finish();
+    prompt_decoder_.reset();
+    prev_probs_ = {};
+  }
   if (on_token)
     for (const TokenEvent& ev : events) on_token(ev);
 }
@@ -94,6 +107,7 @@ bool Generation::advance(std::span<const float> logits, const std::function<void
   if (done_) fail("generation: advanced after it finished");
   if (needs_all_positions()) {
     report_prompt(logits, on_token);
+    if (cache().length() < int64_t(result_.prompt_ids.size())) return true;  // more of the prompt to go
     logits = logits.last(size_t(vocab_size_));
   }
   prompt_done_ = true;

@@ -41,13 +41,18 @@ class Generation {
   KVCache& cache();
 
   // Whether the next pass must give logits for every pending position (the
-  // prompt's pass with prompt_logprobs), not only the last.
+  // prompt's passes with prompt_logprobs), not only the last.
   bool needs_all_positions() const { return options_.prompt_logprobs && !prompt_done_; }
+  // With prompt_logprobs the prompt goes in passes of at most this many
+  // tokens, so its logits stay small (a long prompt's every position times
+  // a 131072-token vocabulary would be gigabytes).
+  static constexpr int64_t kScoredPromptChunk = 64;
 
-  // After a forward pass over pending(): samples from its logits row (the
-  // last of its rows, with needs_all_positions(); the others score the
-  // prompt), streams the token's text to on_token, and returns whether
-  // another pass is needed.
+  // After a forward pass over pending(): samples from its logits row,
+  // streams the token's text to on_token, and returns whether another pass
+  // is needed. With needs_all_positions() there is a row per pending token:
+  // they score those prompt tokens' successors, and only a pass that
+  // completes the prompt samples (from its last row).
   bool advance(std::span<const float> logits, const std::function<void(const TokenEvent&)>& on_token);
 
   bool done() const { return done_; }
@@ -56,7 +61,8 @@ class Generation {
 
  private:
   void finish(const std::function<void(const TokenEvent&)>& on_token);  // flushes held-back text
-  // The prompt's events from the logits of all its positions (prompt_logprobs).
+  // The events of the prompt tokens a pass processed, from the logits of all
+  // its positions (prompt_logprobs).
   void report_prompt(std::span<const float> logits, const std::function<void(const TokenEvent&)>& on_token);
 
   GenerateOptions options_;
@@ -69,6 +75,10 @@ class Generation {
   StopStringFilter stops_;
   GenerateResult result_;
   std::vector<float> row_;  // the logits row the sampler may modify
+  // prompt_logprobs: the prompt's text so far, and the previous pass's
+  // distribution after its last position (which scores this pass's first token).
+  std::unique_ptr<StreamDecoder> prompt_decoder_;
+  std::vector<float> prev_probs_;
   int32_t next_ = 0;
   bool prompt_done_ = false, done_ = false;
 };

@@ -450,15 +450,20 @@ TEST(BatchGeneratorMemory, RandomInterleavingsKeepEveryOutputExact) {
 }
 
 // Prompt logprobs (echo with logprobs): every prompt token reported before
-// the first generated one, the first unscored, each other with its
+// the first generated one (the prompt in passes of kScoredPromptChunk), the
+// first unscored, each other with its
 // probability under the softmax of the previous position's logits, its text
 // joining into the prompt's; the generated tokens unchanged; and the same
 // from a batch in which a cached prefix of the prompt exists (not reused
 // for it: every position's logits are needed).
 TEST(BatchGenerator, PromptLogprobsScoreEveryPromptTokenAndChangeNothingElse) {
   Engine engine = builtin_engine();
-  const std::vector<int32_t> prompt = engine.tokenize("The answer to life, the universe and everything", false);
-  ASSERT_GE(prompt.size(), 20u);
+  std::string text;
+  for (int i = 0; i < 6; ++i) text += "The answer to life, the universe and everything. ";
+  const std::vector<int32_t> prompt = engine.tokenize(text, false);
+  // Scored in several passes, the last one partial.
+  ASSERT_GT(prompt.size(), size_t(2 * Generation::kScoredPromptChunk));
+  ASSERT_NE(prompt.size() % size_t(Generation::kScoredPromptChunk), 0u);
   GenerateOptions plain = options(0.8f, 9, 8);
   plain.top_probs = 3;
   GenerateOptions scored = plain;
