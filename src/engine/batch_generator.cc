@@ -104,7 +104,8 @@ bool BatchGenerator::try_admit(Entry& e) {
   // At most the blocks before the last prompt token: that one is computed for its logits.
   // Prompt logprobs need every prompt position's logits: nothing reused.
   std::vector<int32_t> prefix;
-  if (prefix_ && !e.request.options.prompt_logprobs) prefix = prefix_->match(g.prompt(), (int64_t(g.prompt().size()) - 1) / bt);
+  if (prefix_ && !e.request.options.prompt_logprobs)
+    prefix = prefix_->match(g.prompt(), (int64_t(g.prompt().size()) - 1) / bt);
   const int64_t fresh = blocks_for(g.capacity()) - int64_t(prefix.size());
   // Held while room is made, so making room cannot evict them.
   for (int32_t b : prefix) pool_.retain(b);

@@ -79,7 +79,8 @@ GenerateResult Engine::generate(std::vector<int32_t> prompt, const GenerateOptio
   transformer_.forward(g.pending(), g.cache(), pool_, g.needs_all_positions(), logits);
   const double prompt_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   t0 = Clock::now();
-  while (g.advance(logits, on_token)) transformer_.forward(g.pending(), g.cache(), pool_, g.needs_all_positions(), logits);
+  while (g.advance(logits, on_token))
+    transformer_.forward(g.pending(), g.cache(), pool_, g.needs_all_positions(), logits);
   GenerateResult res = std::move(g.result());
   res.prompt_seconds = prompt_seconds;
   res.generate_seconds = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -25,7 +25,10 @@ Generation::Generation(const GrokConfig& config, const Tokenizer& tokenizer, std
     : options_(options),
       tokenizer_(tokenizer),
       vocab_size_(config.vocab_size),
-      eos_id_(config.eos_id), sampler_(options.sampling), decoder_(tokenizer), stops_(options.stop) {
+      eos_id_(config.eos_id),
+      sampler_(options.sampling),
+      decoder_(tokenizer),
+      stops_(options.stop) {
   const int64_t capacity = checked_capacity(config, prompt, options);
   if (own_cache) cache_ = std::make_unique<KVCache>(config, capacity);
   result_.prompt_ids = std::move(prompt);

@@ -50,6 +50,15 @@ Route route_for(const WeightMatrix& w, const DotKernels& k) {
   }
 }
 
+const char* kind_name(MatmulInput::Kind k) {
+  switch (k) {
+    case MatmulInput::Kind::kF32: return "fp32";
+    case MatmulInput::Kind::kQ16: return "16-bit block";
+    case MatmulInput::Kind::kQ8: return "8-bit block";
+  }
+  return "?";
+}
+
 MatmulInput::Kind input_kind(Route r) {
   switch (r) {
     case Route::kBlockTiles:
@@ -250,7 +259,8 @@ void matmul_rows(const WeightMatrix& w, const MatmulInput& x, int64_t r_begin, i
   const DotKernels& k = active_dot_kernels();
   const Route route = route_for(w, k);
   if (x.kind() != input_kind(route) || x.cols() != w.cols)
-    fail("matmul: activations prepared for another kind of matrix (", int(x.kind()), " ", x.cols(), " vs ", int(input_kind(route)), " ", w.cols, ")");
+    fail("matmul: activations prepared as ", kind_name(x.kind()), " rows of ", x.cols(), " for a ", dtype_name(w.dtype),
+         " matrix that takes ", kind_name(input_kind(route)), " rows of ", w.cols);
   if (r_begin % kPackedRows != 0 || r_begin < 0 || r_end > w.rows)
     fail("matmul: rows [", r_begin, ", ", r_end, ") of ", w.rows, " are not a range starting on a group of 16");
   const int64_t n = x.n_tokens();

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
 
 namespace grok {
 
@@ -44,12 +43,6 @@ void rope_apply(float* x, int64_t head_dim, const float* cos_sin) {
     x[j] = x1 * c - x2 * s;
     x[j + half] = x2 * c + x1 * s;
   }
-}
-
-void rope_neox(float* x, int64_t head_dim, int64_t pos, float base) {
-  std::vector<float> cos_sin(static_cast<size_t>(head_dim));
-  rope_rotation(head_dim, pos, base, cos_sin.data());
-  rope_apply(x, head_dim, cos_sin.data());
 }
 
 void softmax(float* x, int64_t n) {

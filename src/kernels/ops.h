@@ -13,12 +13,12 @@ float dot(const float* a, const float* b, int64_t n);
 // y = scale ⊙ x / sqrt(mean(x²) + eps); y may alias x.
 void rms_norm(const float* x, const float* scale, int64_t n, float eps, float* y);
 
-// Rotate-half (NeoX) rotary embedding of one head vector x[head_dim] at
-// absolute position pos: pairs (j, j + head_dim/2) rotate by pos·base^(-2j/head_dim).
-void rope_neox(float* x, int64_t head_dim, int64_t pos, float base);
-// The same in two steps, so that one position's rotation (a double-precision
-// sin and cos per frequency) serves every head and layer: cos_sin gets
-// head_dim floats (the cosines, then the sines), which rope_apply uses.
+// Rotate-half (NeoX) rotary embedding of head vectors x[head_dim] at
+// absolute position pos: pairs (j, j + head_dim/2) rotate by
+// pos·base^(-2j/head_dim). In two steps, so that one position's rotation (a
+// double-precision sin and cos per frequency) serves every head and layer:
+// rope_rotation writes head_dim floats (the cosines, then the sines), which
+// rope_apply applies to one head.
 void rope_rotation(int64_t head_dim, int64_t pos, float base, float* cos_sin);
 void rope_apply(float* x, int64_t head_dim, const float* cos_sin);
 

@@ -345,7 +345,8 @@ json chat_logprobs(const std::vector<TokenLogprob>& tokens) {
   for (const TokenLogprob& t : tokens) {
     json top = json::array();
     for (const auto& [s, lp] : t.top) top.push_back({{"token", s}, {"logprob", lp}, {"bytes", bytes(s)}});
-    content.push_back({{"token", t.token}, {"logprob", t.logprob ? json(*t.logprob) : json(nullptr)}, {"bytes", bytes(t.token)}, {"top_logprobs", top}});
+    const json logprob = t.logprob ? json(*t.logprob) : json(nullptr);
+    content.push_back({{"token", t.token}, {"logprob", logprob}, {"bytes", bytes(t.token)}, {"top_logprobs", top}});
   }
   return {{"content", content}};
 }

@@ -124,14 +124,17 @@ TEST(Ops, RopeRotatesHalvesByPositionTimesFrequency) {
   const int64_t hd = 16, pos = 1234;
   auto x = random_vec(size_t(hd), rng);
   const auto orig = x;
-  rope_neox(x.data(), hd, pos, 10000.0f);
+  std::vector<float> rotation(static_cast<size_t>(hd));
+  rope_rotation(hd, pos, 10000.0f, rotation.data());
+  rope_apply(x.data(), hd, rotation.data());
   for (int64_t j = 0; j < hd / 2; ++j) {
     const double a = double(pos) * std::pow(10000.0, -2.0 * double(j) / double(hd));
     EXPECT_NEAR(x[size_t(j)], orig[size_t(j)] * std::cos(a) - orig[size_t(j + hd / 2)] * std::sin(a), 1e-5);
     EXPECT_NEAR(x[size_t(j + hd / 2)], orig[size_t(j + hd / 2)] * std::cos(a) + orig[size_t(j)] * std::sin(a), 1e-5);
   }
   auto y = orig;
-  rope_neox(y.data(), hd, 0, 10000.0f);
+  rope_rotation(hd, 0, 10000.0f, rotation.data());
+  rope_apply(y.data(), hd, rotation.data());
   EXPECT_EQ(y, orig);  // position 0 is the identity
 }
 

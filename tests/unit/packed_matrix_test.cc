@@ -284,6 +284,16 @@ TEST(MatmulRows, RangesEqualTheWholeProductBitForBit) {
       }
       std::vector<float> y(size_t(tokens * rows));
       EXPECT_THROW(matmul_rows(m.w, by_rows, 8, 24, y.data(), rows), Error) << what << ": a range inside a group";
+      MatmulInput other;
+      other.reset(MatmulInput::kind_for(m.w) == MatmulInput::Kind::kQ16 ? MatmulInput::Kind::kQ8
+                                                                          : MatmulInput::Kind::kQ16,
+                  tokens, cols);
+      try {
+        matmul_rows(m.w, other, 0, 16, y.data(), rows);
+        ADD_FAILURE() << what << ": activations of the wrong kind were taken";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(std::string(dtype_name(t))), std::string::npos) << e.what();
+      }
     }
 }
 
