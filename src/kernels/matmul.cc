@@ -243,6 +243,12 @@ void MatmulInput::set_all(Kind kind, const float* x, int64_t n_tokens, int64_t c
     return;
   }
   reset(kind, n_tokens, cols);
+  // A decode batch's few rows take less time than a hand-off to the pool.
+  constexpr int64_t kSerialValues = 16384;
+  if (n_tokens * cols <= kSerialValues) {
+    for (int64_t t = 0; t < n_tokens; ++t) set(t, x + t * cols, 0, cols);
+    return;
+  }
   pool.parallel_for(n_tokens, [&](int64_t b, int64_t e, int) {
     for (int64_t t = b; t < e; ++t) set(t, x + t * cols, 0, cols);
   });
@@ -304,6 +310,38 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
   input.set_all(input_kind(route), x, n_tokens, w.cols, pool);
   for_each_row_range(w, pool, [&](int64_t r_begin, int64_t r_end) {
     matmul_rows(w, *in, r_begin, r_end, y + r_begin, w.rows);
+  });
+}
+
+void matmul_shared_input(std::span<const WeightMatrix* const> ws, const float* x, int64_t n_tokens,
+                         std::span<float* const> ys, ThreadPool& pool) {
+  if (ws.size() != ys.size()) fail("matmul: ", ws.size(), " matrices but ", ys.size(), " outputs");
+  if (ws.empty()) return;
+  const DotKernels& k = active_dot_kernels();
+  const Route route = route_for(*ws[0], k);
+  bool shared = route != Route::kI8Columns;
+  for (const WeightMatrix* w : ws)
+    shared = shared && w->cols == ws[0]->cols && route_for(*w, k) != Route::kI8Columns &&
+             input_kind(route_for(*w, k)) == input_kind(route);
+  if (!shared) {
+    for (size_t i = 0; i < ws.size(); ++i) matmul(*ws[i], x, n_tokens, ys[i], pool);
+    return;
+  }
+  thread_local MatmulInput input;  // as in matmul()
+  const MatmulInput* in = &input;
+  input.set_all(input_kind(route), x, n_tokens, ws[0]->cols, pool);
+  // Tasks of 16 rows, the matrices one after another: first[i] is matrix i's first task.
+  constexpr int64_t kRowsPerTask = 16;
+  std::vector<int64_t> first(ws.size() + 1, 0);
+  for (size_t i = 0; i < ws.size(); ++i) first[i + 1] = first[i] + (ws[i]->rows + kRowsPerTask - 1) / kRowsPerTask;
+  pool.parallel_for(first.back(), [&](int64_t b, int64_t e, int) {
+    for (size_t i = 0; i < ws.size() && b < e; ++i) {
+      const int64_t tb = std::max(b, first[i]), te = std::min(e, first[i + 1]);
+      if (tb >= te) continue;
+      const WeightMatrix& w = *ws[i];
+      const int64_t r0 = (tb - first[i]) * kRowsPerTask, r1 = std::min(w.rows, (te - first[i]) * kRowsPerTask);
+      matmul_rows(w, *in, r0, r1, ys[i] + r0, w.rows);
+    }
   });
 }
 

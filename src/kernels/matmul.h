@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -17,6 +18,13 @@ namespace grok {
 
 // x: [n_tokens][w.cols], y: [n_tokens][w.rows] (overwritten).
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+// y_i = x · W_iᵀ for matrices that take the same input (attention's q, k and
+// v): the input prepared once and all their rows in one pool call, with the
+// values matmul() gives each. Matrices whose kernels take different
+// activations go through matmul() one by one.
+void matmul_shared_input(std::span<const WeightMatrix* const> ws, const float* x, int64_t n_tokens,
+                         std::span<float* const> ys, ThreadPool& pool);
 
 // Activations prepared once for a weight format's kernel (fp32 rows, or
 // 16- or 8-bit blocks of 32), so that row ranges of several matrices, run

@@ -21,6 +21,14 @@ float dot_simd(const float* a, const float* b, int64_t n) { return active_dot_ke
 
 void axpy(float a, const float* x, float* y, int64_t n) { active_dot_kernels().axpy(a, x, y, n); }
 
+void dot_rows(const float* rows, int64_t n_rows, int64_t len, const float* x, float* out) {
+  active_dot_kernels().dot_rows(rows, n_rows, len, x, out);
+}
+
+void axpy_rows(const float* rows, int64_t n_rows, int64_t len, const float* a, float* y) {
+  active_dot_kernels().axpy_rows(rows, n_rows, len, a, y);
+}
+
 void soft_cap(float* p, int64_t n, float cap) { active_dot_kernels().soft_cap(p, n, cap); }
 
 void exp_shifted(float* p, int64_t n, float shift) { active_dot_kernels().exp_shifted(p, n, shift); }

@@ -23,6 +23,14 @@ float dot_simd(const float* a, const float* b, int64_t n);
 // y[i] += a·x[i] for i < n.
 void axpy(float a, const float* x, float* y, int64_t n);
 
+// out[j] = rows[j]·x for j < n_rows, rows of len floats one after another
+// (a block of cached keys): each as dot_simd gives it.
+void dot_rows(const float* rows, int64_t n_rows, int64_t len, const float* x, float* out);
+
+// y += a[j]·rows[j] for j < n_rows in order, skipping a[j] = 0 (a block of
+// cached values): as axpy row by row.
+void axpy_rows(const float* rows, int64_t n_rows, int64_t len, const float* a, float* y);
+
 // p[i] = cap·tanh(p[i]/cap) for i < n.
 void soft_cap(float* p, int64_t n, float cap);
 

@@ -18,9 +18,9 @@ void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, 
   s.k.resize(size_t(T * kv_dim));
   s.v.resize(size_t(T * kv_dim));
   s.context.resize(size_t(T * q_dim));
-  matmul(l.wq, a, T, s.q.data(), pool);
-  matmul(l.wk, a, T, s.k.data(), pool);
-  matmul(l.wv, a, T, s.v.data(), pool);
+  const WeightMatrix* qkv[] = {&l.wq, &l.wk, &l.wv};
+  float* const qkv_out[] = {s.q.data(), s.k.data(), s.v.data()};
+  matmul_shared_input(qkv, a, T, qkv_out, pool);
 
   // Rotary embedding at absolute positions; the cache keeps k after rotation.
   // seg_of[t]: the segment of batch row t.
@@ -66,11 +66,11 @@ void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, 
       // block's contiguous [position][head_dim].
       const int64_t B = cache.block_tokens();
       for (int64_t j0 = 0, b = 0; j0 < n_keys; j0 += B, ++b) {
-        const float* k = cache.block_keys(b, layer, kv_head);
         const uint8_t* ok = valid + j0;
         float* pb = p + j0;
         const int64_t n = std::min(B, n_keys - j0);
-        for (int64_t j = 0; j < n; ++j, k += hd) pb[j] = ok[j] ? dot_simd(q, k, hd) * c.attn_scale : 0.0f;
+        dot_rows(cache.block_keys(b, layer, kv_head), n, hd, q, pb);
+        for (int64_t j = 0; j < n; ++j) pb[j] = ok[j] ? pb[j] * c.attn_scale : 0.0f;
       }
       soft_cap(p, n_keys, c.attn_cap);
       float mx = -std::numeric_limits<float>::infinity();
@@ -86,17 +86,11 @@ void attention_block(const GrokConfig& c, const LayerWeights& l, int64_t layer, 
       const bool none_valid = sum == 0;
       const float inv = none_valid ? 1.0f / float(n_keys) : float(1.0 / sum);
       if (none_valid) std::fill(p, p + n_keys, 1.0f);
+      for (int64_t j = 0; j < n_keys; ++j) p[j] *= inv;
       float* ctx = &s.context[size_t(t * q_dim + h * hd)];
       std::fill(ctx, ctx + hd, 0.0f);
-      for (int64_t j0 = 0, b = 0; j0 < n_keys; j0 += B, ++b) {
-        const float* v = cache.block_values(b, layer, kv_head);
-        const float* pb = p + j0;
-        const int64_t n = std::min(B, n_keys - j0);
-        for (int64_t j = 0; j < n; ++j, v += hd) {
-          const float w = pb[j] * inv;
-          if (w != 0.0f) axpy(w, v, ctx, hd);
-        }
-      }
+      for (int64_t j0 = 0, b = 0; j0 < n_keys; j0 += B, ++b)
+        axpy_rows(cache.block_values(b, layer, kv_head), std::min(B, n_keys - j0), hd, p + j0, ctx);
     }
   });
   matmul(l.wo, s.context.data(), T, out, pool);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <tuple>
@@ -368,6 +369,33 @@ TEST_P(DotKernelsTest, AxpyMatchesDoubleArithmetic) {
   k.axpy(0.7f, x.data(), a.data(), 20);
   k.axpy(0.7f, x.data(), b.data(), 4);
   EXPECT_EQ(a[19], b[3]);
+}
+
+// Attention's block calls give what one call per key gives, bit for bit,
+// and skip the rows whose weight is 0 (a NaN there must not reach y).
+TEST_P(DotKernelsTest, RowCallsEqualOneCallPerRow) {
+  const DotKernels& k = dot_kernels(GetParam());
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  for (int64_t len : {int64_t(16), int64_t(64), int64_t(72)}) {
+    const int64_t n = 9;
+    std::vector<float> rows(static_cast<size_t>(n * len)), x(static_cast<size_t>(len)), a(static_cast<size_t>(n));
+    for (float& v : rows) v = u(rng);
+    for (float& v : x) v = u(rng);
+    for (float& v : a) v = u(rng);
+    a[3] = 0.0f;
+    rows[size_t(3 * len + 1)] = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> out(static_cast<size_t>(n));
+    k.dot_rows(rows.data(), n, len, x.data(), out.data());
+    for (int64_t j = 0; j < n; ++j)
+      if (j != 3) EXPECT_EQ(out[size_t(j)], k.f32(rows.data() + j * len, x.data(), len)) << "row " << j;
+    std::vector<float> y(static_cast<size_t>(len), 0.5f);
+    std::vector<float> expected = y;
+    k.axpy_rows(rows.data(), n, len, a.data(), y.data());
+    for (int64_t j = 0; j < n; ++j)
+      if (j != 3) k.axpy(a[size_t(j)], rows.data() + j * len, expected.data(), len);
+    for (int64_t i = 0; i < len; ++i) ASSERT_EQ(y[size_t(i)], expected[size_t(i)]) << "len " << len << ", " << i;
+  }
 }
 
 // A token's result must not depend on the tokens it is batched with (a

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -239,6 +240,54 @@ TEST(PackedMatmul, MatchesTheDoubleProductAndGivesEachTokenItsOwnResult) {
         ASSERT_EQ(alone[size_t(r)], packed_y[size_t(tk * rows + r)]) << dtype_name(t) << " token " << tk << " row " << r;
     }
   }
+}
+
+// Matrices sharing an input (attention's q, k, v) give what matmul() gives
+// each, bit for bit: packed and not, with tasks straddling two matrices,
+// mixed activation kinds (which fall back to matmul), and inputs small
+// enough to be prepared on the calling thread or large enough for the pool.
+TEST(MatmulSharedInput, EqualsOneMatmulEach) {
+  std::mt19937 rng(37);
+  ThreadPool pool(3);
+  const int64_t cols = 256;
+  struct Case { std::vector<DType> types; bool pack; };
+  for (const Case& c : {Case{{DType::Q8_0, DType::Q8_0, DType::Q8_0}, true},
+                        Case{{DType::Q8_0, DType::Q6_K, DType::Q8_0}, false},
+                        Case{{DType::Q8_0, DType::Q4_0, DType::I8}, true},
+                        Case{{DType::F32, DType::F16}, false}})
+    for (int64_t tokens : {1, 5, 80}) {
+      const std::vector<float> x = random_floats(tokens * cols, rng);
+      std::vector<QuantMatrix> ms;
+      ms.reserve(c.types.size());
+      std::vector<std::unique_ptr<PackedStorage>> packed;
+      const int64_t rows[] = {70, 20, 33};
+      for (size_t i = 0; i < c.types.size(); ++i) {
+        ms.push_back(random_matrix(c.types[i], rows[i], cols, rng));
+        if (c.pack && packable(ms.back().w)) {
+          packed.push_back(std::make_unique<PackedStorage>(packed_matrix_bytes(ms.back().w)));
+          pack_groups(ms.back().w, 0, (rows[i] + kPackedRows - 1) / kPackedRows, packed.back()->data());
+          ms.back().w.packed = packed.back()->data();
+        }
+      }
+      std::vector<const WeightMatrix*> ws;
+      std::vector<std::vector<float>> ys, expected;
+      for (const QuantMatrix& m : ms) {
+        ws.push_back(&m.w);
+        ys.emplace_back(size_t(tokens * m.w.rows), -1.0f);
+        expected.emplace_back(size_t(tokens * m.w.rows));
+        matmul(m.w, x.data(), tokens, expected.back().data(), pool);
+      }
+      std::vector<float*> outs;
+      for (auto& y : ys) outs.push_back(y.data());
+      matmul_shared_input(ws, x.data(), tokens, outs, pool);
+      for (size_t i = 0; i < ms.size(); ++i)
+        for (size_t j = 0; j < ys[i].size(); ++j)
+          ASSERT_EQ(ys[i][j], expected[i][j]) << dtype_name(c.types[i]) << " matrix " << i << " of " << ms.size()
+                                              << ", " << tokens << " tokens, value " << j;
+    }
+  std::vector<float> y(16);
+  float* one[] = {y.data()};
+  EXPECT_THROW(matmul_shared_input(std::span<const WeightMatrix* const>(), nullptr, 1, one, pool), Error);
 }
 
 // Row ranges (what the MoE block runs from its own pool tasks) give every

@@ -102,7 +102,24 @@ struct DotKernels {
   void (*exp_shifted)(float* p, int64_t n, float shift);
   // y[i] += a·x[i] (attention's weighted sum of values).
   void (*axpy)(float a, const float* x, float* y, int64_t n);
+  // Attention over a block of cached keys or values, n_rows rows of len
+  // floats one after another, in one call instead of one per key:
+  // out[j] = rows[j]·x (f32's arithmetic), and y += a[j]·rows[j] in order
+  // of j (axpy's), rows with a[j] = 0 skipped.
+  void (*dot_rows)(const float* rows, int64_t n_rows, int64_t len, const float* x, float* out);
+  void (*axpy_rows)(const float* rows, int64_t n_rows, int64_t len, const float* a, float* y);
 };
+
+// The two above from an ISA's own dot and axpy (inlined in its file).
+template <float (*Dot)(const float*, const float*, int64_t)>
+void dot_rows_of(const float* rows, int64_t n_rows, int64_t len, const float* x, float* out) {
+  for (int64_t j = 0; j < n_rows; ++j) out[j] = Dot(rows + j * len, x, len);
+}
+template <void (*Axpy)(float, const float*, float*, int64_t)>
+void axpy_rows_of(const float* rows, int64_t n_rows, int64_t len, const float* a, float* y) {
+  for (int64_t j = 0; j < n_rows; ++j)
+    if (a[j] != 0.0f) Axpy(a[j], rows + j * len, y, len);
+}
 
 constexpr int kTileRows = 4;
 constexpr int kTileTokens = 4;

@@ -271,6 +271,8 @@ const DotKernels kDotAvx2 = {Isa::Avx2,
                              VecMath<VecAvx2>::gelu_mul,
                              VecMath<VecAvx2>::soft_cap,
                              VecMath<VecAvx2>::exp_shifted,
-                             VecMath<VecAvx2>::axpy};
+                             VecMath<VecAvx2>::axpy,
+    dot_rows_of<f32_dot>,
+    axpy_rows_of<VecMath<VecAvx2>::axpy>};
 
 }  // namespace grok

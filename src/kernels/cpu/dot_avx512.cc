@@ -460,6 +460,8 @@ const DotKernels kDotAvx512 = {
     VecMath<VecAvx512>::gelu_mul,
     VecMath<VecAvx512>::soft_cap,
     VecMath<VecAvx512>::exp_shifted,
-    VecMath<VecAvx512>::axpy};
+    VecMath<VecAvx512>::axpy,
+    dot_rows_of<f32_dot>,
+    axpy_rows_of<VecMath<VecAvx512>::axpy>};
 
 }  // namespace grok

@@ -190,7 +190,9 @@ const DotKernels kDotGeneric = {Isa::Generic,
                                 gelu_mul,
                                 soft_cap,
                                 exp_shifted,
-                                axpy};
+                                axpy,
+    dot_rows_of<f32_dot>,
+    axpy_rows_of<axpy>};
 
 const DotKernels& dot_kernels(Isa isa) {
   if (!cpu_supports(isa)) fail("this CPU cannot run the ", isa_name(isa), " kernels");
