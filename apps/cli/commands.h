@@ -17,6 +17,7 @@ struct ModelArgs {
   int threads = 0;        // 0: one per hardware thread
   std::string int8_rounding = "exact";  // int8 weights: "exact" q·s, or "bf16" as the reference rounds
   bool no_repack = false;  // Q8_0, Q4_0, Q6_K and int8 weights in the file's layout (no copy in memory)
+  int activation_bits = 16;  // repacked Q8_0 weights' activations: 16-bit blocks, or 8 (WeightMatrix::activations8)
 };
 void add_model_options(CLI::App* cmd, ModelArgs& args);
 // Loads args.model (the built-in model when empty) with progress on stderr.

@@ -24,6 +24,12 @@ void add_model_options(CLI::App* cmd, ModelArgs& args) {
   cmd->add_flag("--no-repack", args.no_repack,
                 "use Q8_0, Q4_0, Q6_K and int8 weights in the file's layout instead of a faster copy in memory "
                 "(about their size; results differ only by rounding)");
+  cmd->add_option("--activation-bits", args.activation_bits,
+                  "Q8_0 weights: activations rounded to 16-bit blocks (default; products within ~1e-3 of exact) "
+                  "or 8-bit ones, as llama.cpp does and this engine always does for Q4_0: half the integer "
+                  "work, so a batch of several sequences runs faster, for a coarser rounding (needs the "
+                  "repacked weights and AVX-512; elsewhere 16)")
+      ->check(CLI::IsMember({16, 8}));
 }
 
 std::function<void(int64_t, int64_t)> progress_printer(const std::string& what) {
@@ -44,11 +50,17 @@ std::function<void(int64_t, int64_t)> progress_printer(const std::string& what) 
 }
 
 Model load_model_for(const ModelArgs& args) {
-  if (args.model.empty()) return builtin_default_model();
-  LoadOptions options;
-  options.int8_round_to_bf16 = args.int8_rounding == "bf16";
-  options.progress = progress_printer("checking checkpoint files");
-  return load_model(args.model, options);
+  Model m;
+  if (args.model.empty()) {
+    m = builtin_default_model();
+  } else {
+    LoadOptions options;
+    options.int8_round_to_bf16 = args.int8_rounding == "bf16";
+    options.progress = progress_printer("checking checkpoint files");
+    m = load_model(args.model, options);
+  }
+  set_q8_0_activations8(m.weights, args.activation_bits == 8);
+  return m;
 }
 
 Model builtin_default_model() {

@@ -34,6 +34,7 @@ Route route_for(const WeightMatrix& w, const DotKernels& k) {
     case DType::BF16:
       return Route::kFloatRows;
     case DType::Q8_0:
+      if (w.packed && w.activations8 && k.q8_0_packed8) return Route::kPacked8;
       return w.packed && k.q8_0_packed ? Route::kPacked : Route::kBlockTiles;
     case DType::Q4_0:
       return w.packed && k.q4_0_packed ? Route::kPacked8 : Route::kBlockTiles;
@@ -291,7 +292,7 @@ void matmul_rows(const WeightMatrix& w, const MatmulInput& x, int64_t r_begin, i
     }
     case Route::kPacked8:
       return packed_rows(w, static_cast<const BlockQ8Act*>(x.blocks()), n, r_begin, r_end, y, y_stride,
-                         k.q4_0_packed);
+                         w.dtype == DType::Q8_0 ? k.q8_0_packed8 : k.q4_0_packed);
     case Route::kI8Columns:
       break;
   }

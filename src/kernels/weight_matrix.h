@@ -35,6 +35,11 @@ struct WeightMatrix {
   // (kernels/packed_matrix.h), 64-byte aligned, or nullptr. `data` stays
   // valid: ISAs without packed kernels use it.
   const std::byte* packed = nullptr;
+  // Packed Q8_0 only: multiply with activations quantised to 8 bits (as
+  // packed Q4_0's are) instead of 16, where the ISA has the kernel. Half
+  // the multiply-adds, so batches stay memory-bound, for a coarser
+  // activation rounding (~0.4% of a block's largest value, not ~0.002%).
+  bool activations8 = false;
 
   const std::byte* row(int64_t r) const { return data + uint64_t(r) * row_bytes; }
   int64_t scale_block_cols() const { return cols / scale_blocks; }

@@ -151,15 +151,25 @@ Model load_model(const std::string& path, const LoadOptions& options) {
   return m;
 }
 
-void set_int8_rounding(GrokWeights& w, bool round_to_bf16) {
-  auto set = [&](WeightMatrix& m) { m.round_to_bf16 = m.dtype == DType::I8 && round_to_bf16; };
-  set(w.embed);
-  set(w.output);
+namespace {
+template <typename Fn>
+void for_each_matrix(GrokWeights& w, Fn fn) {
+  fn(w.embed);
+  fn(w.output);
   for (LayerWeights& l : w.layers) {
-    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo}) set(*m);
+    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo}) fn(*m);
     for (ExpertWeights& e : l.experts)
-      for (WeightMatrix* m : {&e.w1, &e.v, &e.w2}) set(*m);
+      for (WeightMatrix* m : {&e.w1, &e.v, &e.w2}) fn(*m);
   }
+}
+}  // namespace
+
+void set_int8_rounding(GrokWeights& w, bool round_to_bf16) {
+  for_each_matrix(w, [&](WeightMatrix& m) { m.round_to_bf16 = m.dtype == DType::I8 && round_to_bf16; });
+}
+
+void set_q8_0_activations8(GrokWeights& w, bool on) {
+  for_each_matrix(w, [&](WeightMatrix& m) { m.activations8 = m.dtype == DType::Q8_0 && on; });
 }
 
 }  // namespace grok

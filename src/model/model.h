@@ -51,6 +51,9 @@ Model load_checkpoint_model(const std::string& dir, const LoadOptions& options =
 bool is_checkpoint_folder(const std::string& dir);  // holds tensor00000_000
 
 void set_int8_rounding(GrokWeights& w, bool round_to_bf16);
+// Q8_0 matrices multiplied with 8-bit activations once repacked
+// (WeightMatrix::activations8), or with 16-bit ones (the default).
+void set_q8_0_activations8(GrokWeights& w, bool on);
 
 // A Hugging Face config.json's text (`path` names it in errors).
 GrokConfig parse_hf_config(std::string_view text, const std::string& path);

@@ -3,6 +3,7 @@
 // on packed matrices against the double product of the same activation blocks.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -131,7 +132,7 @@ float canonical_blocks(const WeightMatrix& w, int64_t r, const Act* x) {
 }
 float canonical(const WeightMatrix& w, int64_t r, const Activations& a, int64_t block) {
   if (w.dtype == DType::Q6_K) return canonical_q6_k(w, r, a.q16.data() + block);
-  if (w.dtype == DType::Q4_0) return canonical_blocks(w, r, a.q8.data() + block);
+  if (w.dtype == DType::Q4_0 || w.activations8) return canonical_blocks(w, r, a.q8.data() + block);
   return canonical_blocks(w, r, a.q16.data() + block);
 }
 
@@ -167,9 +168,12 @@ TEST_P(PackedKernelsTest, TilesEqualTheCanonicalArithmetic) {
   if (!k.q8_0_packed) GTEST_SKIP() << "no packed kernels on this ISA";
   std::mt19937 rng(23);
   const int64_t rows = 21;
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q6_K, DType::I8}) {
+  // Q8_0 twice: against 16-bit activations, then 8-bit ones.
+  for (int kase = 0; kase < 5; ++kase) {
+    const DType t = std::array{DType::Q8_0, DType::Q8_0, DType::Q4_0, DType::Q6_K, DType::I8}[size_t(kase)];
     const int64_t cols = t == DType::Q6_K ? 512 : 320, nb = cols / 32;
-    const QuantMatrix m = random_matrix(t, rows, cols, rng);
+    QuantMatrix m = random_matrix(t, rows, cols, rng);
+    m.w.activations8 = kase == 1;
     PackedStorage packed(packed_matrix_bytes(m.w));
     pack_groups(m.w, 0, 2, packed.data());
     const Activations xq(random_floats(kPackedTokens * cols, rng));
@@ -180,6 +184,8 @@ TEST_P(PackedKernelsTest, TilesEqualTheCanonicalArithmetic) {
         const std::byte* group = packed.data() + g * packed_group_bytes(t, cols);
         if (t == DType::Q4_0) {
           k.q4_0_packed(group, nb, valid, xq.q8.data(), tokens, y.data(), kPackedRows);
+        } else if (m.w.activations8) {
+          k.q8_0_packed8(group, nb, valid, xq.q8.data(), tokens, y.data(), kPackedRows);
         } else {
           auto tile = t == DType::Q8_0 ? k.q8_0_packed : t == DType::Q6_K ? k.q6_k_packed : k.i8_packed;
           tile(group, nb, valid, xq.q16.data(), tokens, y.data(), kPackedRows);
@@ -192,7 +198,8 @@ TEST_P(PackedKernelsTest, TilesEqualTheCanonicalArithmetic) {
               continue;
             }
             ASSERT_EQ(got, canonical(m.w, g * kPackedRows + r, xq, tk * nb))
-                << dtype_name(t) << " tokens " << tokens << " token " << tk << " row " << g * kPackedRows + r;
+                << dtype_name(t) << (m.w.activations8 ? " (8-bit activations)" : "") << " tokens " << tokens
+                << " token " << tk << " row " << g * kPackedRows + r;
           }
       }
   }
@@ -203,8 +210,8 @@ INSTANTIATE_TEST_SUITE_P(Isas, PackedKernelsTest, ::testing::ValuesIn(supported_
 
 // matmul on a packed matrix (threads, 16-row tasks, 8-token tiles and their
 // edges) against the double-precision product of the same weights and the
-// same activation blocks (16-bit; Q4_0's 8-bit), and each token's output
-// equal to what it gets alone.
+// same activation blocks (16-bit; Q4_0's and activations8 Q8_0's 8-bit),
+// and each token's output equal to what it gets alone.
 TEST(PackedMatmul, MatchesTheDoubleProductAndGivesEachTokenItsOwnResult) {
   if (!active_dot_kernels().i8_packed) GTEST_SKIP() << "this CPU's kernels have no packed layouts";
   std::mt19937 rng(29);
@@ -212,8 +219,11 @@ TEST(PackedMatmul, MatchesTheDoubleProductAndGivesEachTokenItsOwnResult) {
   const int64_t rows = 70, cols = 256, tokens = 13, nb = cols / 32;
   const std::vector<float> x = random_floats(tokens * cols, rng);
   const Activations xq(x);
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q6_K, DType::I8}) {
+  for (int kase = 0; kase < 5; ++kase) {
+    const DType t = std::array{DType::Q8_0, DType::Q8_0, DType::Q4_0, DType::Q6_K, DType::I8}[size_t(kase)];
     QuantMatrix m = random_matrix(t, rows, cols, rng);
+    m.w.activations8 = kase == 1;
+    const bool act8 = t == DType::Q4_0 || (m.w.activations8 && active_dot_kernels().q8_0_packed8);
     std::vector<float> weights(size_t(rows * cols)), packed_y(size_t(tokens * rows)), alone(static_cast<size_t>(rows));
     dequantize_rows(m.w, 0, rows, weights.data());
     PackedStorage packed(packed_matrix_bytes(m.w));
@@ -225,8 +235,8 @@ TEST(PackedMatmul, MatchesTheDoubleProductAndGivesEachTokenItsOwnResult) {
         double want = 0, size = 0;
         for (int64_t c = 0; c < cols; ++c) {
           const size_t b = size_t(tk * nb + c / 32);
-          const double a = t == DType::Q4_0 ? double(act_int(xq.q8[b], int(c % 32))) * xq.q8[b].d
-                                            : double(xq.q16[b].q[c % 32]) * xq.q16[b].d;
+          const double a = act8 ? double(act_int(xq.q8[b], int(c % 32))) * xq.q8[b].d
+                                : double(xq.q16[b].q[c % 32]) * xq.q16[b].d;
           const double term = double(weights[size_t(r * cols + c)]) * a;
           want += term;
           size += std::abs(term);

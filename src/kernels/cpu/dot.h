@@ -85,6 +85,8 @@ struct DotKernels {
   using PackedQ8TileFn = void (*)(const std::byte* group, int64_t nb, int rows, const BlockQ8Act* x, int tokens,
                                   float* y, int64_t y_stride);
   PackedQ8TileFn q4_0_packed;
+  // Q8_0's against 8-bit activation blocks (WeightMatrix::activations8).
+  PackedQ8TileFn q8_0_packed8;
   PackedTileFn q6_k_packed;  // per 16-weight sub-block instead of per block; nb counts blocks of 32
   PackedTileFn i8_packed;    // as Q8_0's, the scales bf16
   // DType::I8 (kernels/cpu/i8_columns.h): for outputs r in [r_begin, r_end)
