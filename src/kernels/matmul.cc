@@ -34,7 +34,8 @@ Route route_for(const WeightMatrix& w, const DotKernels& k) {
     case DType::BF16:
       return Route::kFloatRows;
     case DType::Q8_0:
-      if (w.packed && w.activations8 && k.q8_0_packed8) return Route::kPacked8;
+      // activations8's packed layout is its kernel's alone.
+      if (w.activations8) return w.packed && k.q8_0_packed8 ? Route::kPacked8 : Route::kBlockTiles;
       return w.packed && k.q8_0_packed ? Route::kPacked : Route::kBlockTiles;
     case DType::Q4_0:
       return w.packed && k.q4_0_packed ? Route::kPacked8 : Route::kBlockTiles;

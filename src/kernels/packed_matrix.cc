@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/quant.h"
+#include "kernels/cpu/dot.h"  // kQ4_0LaneOrder
 
 namespace grok {
 
@@ -52,6 +53,13 @@ namespace {
 // streams the whole model once at load.
 uint16_t pack_q8_0_row(const uint8_t* src, int r, uint8_t* q) {
   for (int j = 0; j < 16; ++j) std::memcpy(q + 32 * j + 2 * r, src + 2 + 2 * j, 2);
+  return uint16_t(src[0] | src[1] << 8);
+}
+
+uint16_t pack_q8_0_act8_row(const uint8_t* src, int r, uint8_t* q) {
+  for (int j = 0; j < 8; ++j)
+    for (int k = 0; k < 4; ++k)
+      q[64 * j + 4 * r + k] = uint8_t(src[2 + 8 * (j / 2) + kQ4_0LaneOrder[4 * (j % 2) + k]] ^ 0x80);
   return uint16_t(src[0] | src[1] << 8);
 }
 
@@ -113,7 +121,9 @@ void pack_groups(const WeightMatrix& w, int64_t g_begin, int64_t g_end, std::byt
   const uint64_t quant_bytes = packed_quant_bytes(w.dtype), group_bytes = packed_group_bytes(w.dtype, w.cols);
   if (w.dtype == DType::I8) return pack_i8_groups(w, g_begin, g_end, out);
   const uint64_t block_bytes = uint64_t(dtype_block_bytes(w.dtype));
-  auto* pack_row = w.dtype == DType::Q8_0 ? pack_q8_0_row : w.dtype == DType::Q4_0 ? pack_q4_0_row : pack_q6_k_row;
+  auto* pack_row = w.dtype == DType::Q8_0   ? (w.activations8 ? pack_q8_0_act8_row : pack_q8_0_row)
+                   : w.dtype == DType::Q4_0 ? pack_q4_0_row
+                                            : pack_q6_k_row;
   for (int64_t g = g_begin; g < g_end; ++g) {
     auto* group = reinterpret_cast<uint8_t*>(out + uint64_t(g) * group_bytes);
     uint8_t* scales = group + uint64_t(nb) * quant_bytes;

@@ -16,6 +16,10 @@
 // and the group padded to a multiple of 64 bytes (packed_group_bytes).
 // Q8_0 block: 16 chunks of 32 bytes; chunk j, bytes 2r and 2r + 1 = row r's
 //   weights 2j and 2j + 1 (sign-extended to int16 when loaded).
+// Q8_0 block for 8-bit activations (WeightMatrix::activations8, which must
+//   be set before packing): 8 chunks of 64 bytes; chunk j, bytes 4r .. 4r + 3
+//   = row r's weights 8⌊j/2⌋ + kQ4_0LaneOrder[4(j mod 2) + k] as q + 128
+//   (the unsigned bytes VNNI's dpbusd takes; Q4_0's activation order).
 // Q4_0 block: 4 chunks of 64 bytes = 32 little-endian 16-bit words; chunk c,
 //   word 2r + h, nibble i (bits 4i..4i+3) = row r's weight 8c + 2i + h as
 //   the unsigned nibble q (the value is d·(q − 8)).

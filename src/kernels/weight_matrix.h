@@ -39,6 +39,7 @@ struct WeightMatrix {
   // packed Q4_0's are) instead of 16, where the ISA has the kernel. Half
   // the multiply-adds, so batches stay memory-bound, for a coarser
   // activation rounding (~0.4% of a block's largest value, not ~0.002%).
+  // Set it before packing: the packed layout follows it.
   bool activations8 = false;
 
   const std::byte* row(int64_t r) const { return data + uint64_t(r) * row_bytes; }

@@ -219,7 +219,6 @@ struct PackedQ8_0 {
       f(j, _mm512_cvtepi8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(q + 32 * j))));
   }
   static __m512i dot(__m512i acc, __m512i w, const Act& x, int j) { return dpwssd_pair_folded(acc, w, x.q + 2 * j); }
-  static __m512 outputs(__m512 acc) { return acc; }  // lane r is row r
 };
 
 struct PackedQ4_0 {
@@ -241,42 +240,23 @@ struct PackedQ4_0 {
     }
   }
   static __m512i dot(__m512i acc, __m512i w, const Act& x, int j) { return dpbusd_quad_folded(acc, w, x.q + 4 * j); }
-  static __m512 outputs(__m512 acc) { return acc; }
 };
 
 // Packed Q8_0 against 8-bit activations (WeightMatrix::activations8): half
 // the multiply-adds of the 16-bit path (dpbusd does 4 products a lane),
-// which keeps an 8-token tile memory-bound on two Zen 5 cores. dpbusd takes
-// unsigned weights, so each is offset by 128 (an xor of the sign bit) and
-// Σ(q + 128)·a − 128·Σa is exact. Each 128 bytes of the group's chunks
-// (weights 8c..8c+7 of its 16 rows, in pairs) are regrouped into two
-// registers of 4 weights a lane in packed Q4_0's order, by byte interleaves
-// within 128-bit lanes and a 128-bit lane shuffle. Those leave the lanes in
-// the row order 0-3, 8-11, 4-7, 12-15: the scales get the same shuffle and
-// the outputs are shuffled back (kRowOrder, its own inverse).
+// which keeps an 8-token tile nearer memory speed on two Zen 5 cores. The
+// packing stored each weight as q + 128 (dpbusd takes unsigned bytes), in
+// Q4_0's activation order, so Σ(q + 128)·a − 128·Σa is the exact sum.
 struct PackedQ8_0Act8 {
   using Act = BlockQ8Act;
   static constexpr uint64_t kQuantBytes = 512;
-  static constexpr int kRowOrder = _MM_SHUFFLE(3, 1, 2, 0);
-  static __m512 scales(const __m256i* p) {
-    const __m512 d = PackedQ8_0::scales(p);
-    return _mm512_shuffle_f32x4(d, d, kRowOrder);
-  }
+  static __m512 scales(const __m256i* p) { return PackedQ8_0::scales(p); }
   static __m512i init(const Act& x) { return _mm512_set1_epi32(-128 * x.sum); }
   template <typename F>
   static void chunks(const std::byte* q, F&& f) {
-    const __m512i sign = _mm512_set1_epi8(char(0x80));
-    for (int c = 0; c < 4; ++c) {
-      // a: chunks 4c, 4c+1 (pairs 8c+{0,1}, 8c+{2,3}); b: 4c+2, 4c+3 (8c+{4,5}, 8c+{6,7}).
-      const __m512i a = _mm512_load_si512(q + 128 * c), b = _mm512_load_si512(q + 128 * c + 64);
-      // Per 128-bit lane, 4 rows of [a₀ b₀ a₁ b₁]: weights 8c+{0,4,1,5} (lanes 0, 1) or 8c+{2,6,3,7} (2, 3).
-      const __m512i lo = _mm512_unpacklo_epi8(a, b), hi = _mm512_unpackhi_epi8(a, b);
-      f(2 * c, _mm512_xor_si512(_mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(1, 0, 1, 0)), sign));
-      f(2 * c + 1, _mm512_xor_si512(_mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(3, 2, 3, 2)), sign));
-    }
+    for (int j = 0; j < 8; ++j) f(j, _mm512_load_si512(q + 64 * j));
   }
   static __m512i dot(__m512i acc, __m512i w, const Act& x, int j) { return dpbusd_quad_folded(acc, w, x.q + 4 * j); }
-  static __m512 outputs(__m512 acc) { return _mm512_shuffle_f32x4(acc, acc, kRowOrder); }
 };
 
 // The checkpoint's int8: Q8_0's chunks, each row's scale a bf16.
@@ -310,7 +290,7 @@ void packed_block_tile_fixed(const std::byte* group, int64_t nb, int rows, const
     }
   }
   const __mmask16 valid = rows >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << rows) - 1);
-  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, valid, P::outputs(acc[t]));
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, valid, acc[t]);
 }
 
 // Packed Q6_K groups: as above, per 16-weight sub-block (its own scale)
