@@ -16,9 +16,11 @@ namespace {
 // Rows of one expert matrix per pool task (whole groups of 16 for the
 // packed kernels).
 constexpr int64_t kUpRows = 32, kDownRows = 16;
-// Up to this many (expert, token) rows are prepared on the calling thread:
-// a decode step's few take less time than a pool call.
-constexpr int64_t kSerialRows = 32;
+// Up to this many values of (expert, token) rows are prepared on the
+// calling thread: a decode step's few take less time than a pool call
+// (the inputs of 8 tokens × top-2 at dim 1024 do; their GELU over ffn 2816,
+// about 30 µs, is split).
+constexpr int64_t kSerialValues = 32768;
 
 bool experts_take_row_ranges(const LayerWeights& l) {
   for (const ExpertWeights& x : l.experts)
@@ -66,9 +68,9 @@ void experts_batched(const GrokConfig& c, const LayerWeights& l, const float* m,
     s.y_experts[size_t(e)].resize(size_t(n * D));
     for (int64_t r = 0; r < n; ++r) expert_rows.emplace_back(int32_t(e), r);
   }
-  auto for_each_row = [&](auto fn) {
+  auto for_each_row = [&](int64_t row_values, auto fn) {
     const int64_t n = int64_t(expert_rows.size());
-    if (n <= kSerialRows) {
+    if (n * row_values <= kSerialValues) {
       for (const auto& [e, r] : expert_rows) fn(e, r);
       return;
     }
@@ -77,7 +79,7 @@ void experts_batched(const GrokConfig& c, const LayerWeights& l, const float* m,
     });
   };
 
-  for_each_row([&](int32_t e, int64_t r) {
+  for_each_row(D, [&](int32_t e, int64_t r) {
     const float* row = m + s.rows[size_t(e)][size_t(r)] * D;
     s.up_in[size_t(e)].set(r, row, 0, D);
     if (gate_needs_own_input(l.experts[size_t(e)])) s.gate_in[size_t(e)].set(r, row, 0, D);
@@ -97,7 +99,7 @@ void experts_batched(const GrokConfig& c, const LayerWeights& l, const float* m,
     }
   });
 
-  for_each_row([&](int32_t e, int64_t r) {
+  for_each_row(F, [&](int32_t e, int64_t r) {
     float* h1 = s.h1[size_t(e)].data() + r * F;
     gelu_mul(h1, s.hv[size_t(e)].data() + r * F, F);
     s.down_in[size_t(e)].set(r, h1, 0, F);
