@@ -221,10 +221,16 @@ struct PackedQ8_0 {
   static __m512i dot(__m512i acc, __m512i w, const Act& x, int j) { return dpwssd_pair_folded(acc, w, x.q + 2 * j); }
 };
 
-struct PackedQ4_0 {
+// The formats multiplied with 8-bit activations: unsigned weight bytes,
+// 4 a lane, against 4 broadcast activations (dpbusd).
+struct Packed8BitActs {
   using Act = BlockQ8Act;
-  static constexpr uint64_t kQuantBytes = 256;
   static __m512 scales(const __m256i* p) { return PackedQ8_0::scales(p); }
+  static __m512i dot(__m512i acc, __m512i w, const Act& x, int j) { return dpbusd_quad_folded(acc, w, x.q + 4 * j); }
+};
+
+struct PackedQ4_0 : Packed8BitActs {
+  static constexpr uint64_t kQuantBytes = 256;
   // The nibbles are unsigned; Σ(q − 8)·a = Σq·a − 8·Σa.
   static __m512i init(const Act& x) { return _mm512_set1_epi32(-8 * x.sum); }
   // Lane bytes of a 64-byte chunk c, low nibbles: weights 8c + {0, 4, 1, 5};
@@ -239,7 +245,6 @@ struct PackedQ4_0 {
       f(2 * c + 1, _mm512_and_si512(_mm512_srli_epi32(v, 4), mask));
     }
   }
-  static __m512i dot(__m512i acc, __m512i w, const Act& x, int j) { return dpbusd_quad_folded(acc, w, x.q + 4 * j); }
 };
 
 // Packed Q8_0 against 8-bit activations (WeightMatrix::activations8): half
@@ -247,16 +252,13 @@ struct PackedQ4_0 {
 // which keeps an 8-token tile nearer memory speed on two Zen 5 cores. The
 // packing stored each weight as q + 128 (dpbusd takes unsigned bytes), in
 // Q4_0's activation order, so Σ(q + 128)·a − 128·Σa is the exact sum.
-struct PackedQ8_0Act8 {
-  using Act = BlockQ8Act;
+struct PackedQ8_0Act8 : Packed8BitActs {
   static constexpr uint64_t kQuantBytes = 512;
-  static __m512 scales(const __m256i* p) { return PackedQ8_0::scales(p); }
   static __m512i init(const Act& x) { return _mm512_set1_epi32(-128 * x.sum); }
   template <typename F>
   static void chunks(const std::byte* q, F&& f) {
     for (int j = 0; j < 8; ++j) f(j, _mm512_load_si512(q + 64 * j));
   }
-  static __m512i dot(__m512i acc, __m512i w, const Act& x, int j) { return dpbusd_quad_folded(acc, w, x.q + 4 * j); }
 };
 
 // The checkpoint's int8: Q8_0's chunks, each row's scale a bf16.
