@@ -27,6 +27,7 @@ void run(const BenchArgs& a) {
     nlohmann::json j = {{"model", a.model.model.empty() ? "(built-in)" : a.model.model},
                         {"threads", pool.size()},
                         {"isa", r.isa},
+                        {"activation_bits", a.model.activation_bits},
                         {"prompt_tokens", a.bench.prompt_tokens},
                         {"gen_tokens", a.bench.gen_tokens},
                         {"batch", a.bench.batch},
@@ -45,8 +46,8 @@ void run(const BenchArgs& a) {
     std::printf("%s\n", j.dump(2).c_str());
     return;
   }
-  std::printf("model: %s  threads: %d  isa: %s\n", a.model.model.empty() ? "(built-in)" : a.model.model.c_str(),
-              pool.size(), r.isa.c_str());
+  std::printf("model: %s  threads: %d  isa: %s%s\n", a.model.model.empty() ? "(built-in)" : a.model.model.c_str(),
+              pool.size(), r.isa.c_str(), a.model.activation_bits == 8 ? "  Q8_0 activations: 8-bit" : "");
   std::printf("pp%lld: %.2f tokens/s (median of %d)\n", (long long)a.bench.prompt_tokens, r.prompt_tps_median,
               a.bench.repetitions);
   if (a.bench.batch > 1) {

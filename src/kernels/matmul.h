@@ -2,8 +2,8 @@
 // through the CPU's best kernels (kernels/cpu/dot.h). Accumulation is fp32
 // whatever W's dtype. For quantised weight formats the activations are
 // quantised to 16-bit blocks of 32 for the integer dot products (far finer
-// than the reference's bf16 activations; repacked Q4_0's to 8-bit, see
-// dot.h); float weights see fp32 activations, and so do DType::I8 weights
+// than the reference's bf16 activations; repacked Q4_0's, and repacked
+// Q8_0's with WeightMatrix::activations8, to 8-bit, see dot.h); float weights see fp32 activations, and so do DType::I8 weights
 // when not repacked (the checkpoint's int8, kernels/cpu/i8_columns.h).
 #pragma once
 

@@ -181,10 +181,14 @@ TEST(Cli, BenchReportsEveryFieldAsJson) {
 }
 
 TEST(Cli, BenchBatchedGeneration) {
-  const Result r = grok("bench -p 4 -n 3 -b 5 -r 1 -t 2 --probe-mib 8 --json");
+  const Result r = grok("bench -p 4 -n 3 -b 5 -r 1 -t 2 --probe-mib 8 --json --activation-bits 8");
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["batch"].get<int>(), 5);
+  EXPECT_EQ(j["activation_bits"].get<int>(), 8);
+  const Result bits = grok("bench --activation-bits 4");
+  EXPECT_NE(bits.code, 0);
+  EXPECT_NE(bits.err.find("--activation-bits"), std::string::npos) << bits.err;
   EXPECT_GT(j["gen_tokens_per_s_median"].get<double>(), 0);
   EXPECT_TRUE(j["weight_bandwidth_share"].is_null());  // per-token bandwidth means nothing for a batch
   const Result bad = grok("bench -b 0");  // refused by the option parser, naming the option

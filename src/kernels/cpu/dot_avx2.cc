@@ -273,7 +273,7 @@ const DotKernels kDotAvx2 = {Isa::Avx2,
                              VecMath<VecAvx2>::soft_cap,
                              VecMath<VecAvx2>::exp_shifted,
                              VecMath<VecAvx2>::axpy,
-    dot_rows_of<f32_dot>,
-    axpy_rows_of<VecMath<VecAvx2>::axpy>};
+                             dot_rows_of<f32_dot>,
+                             axpy_rows_of<VecMath<VecAvx2>::axpy>};
 
 }  // namespace grok

@@ -192,8 +192,8 @@ const DotKernels kDotGeneric = {Isa::Generic,
                                 soft_cap,
                                 exp_shifted,
                                 axpy,
-    dot_rows_of<f32_dot>,
-    axpy_rows_of<axpy>};
+                                dot_rows_of<f32_dot>,
+                                axpy_rows_of<axpy>};
 
 const DotKernels& dot_kernels(Isa isa) {
   if (!cpu_supports(isa)) fail("this CPU cannot run the ", isa_name(isa), " kernels");
