@@ -14,16 +14,6 @@
 namespace grok {
 namespace {
 
-// Splits the rows over the pool in tasks of 16 (contiguous ranges per
-// thread, so each thread streams its part of W once): fn(r_begin, r_end).
-template <typename Fn>
-void for_each_row_range(const WeightMatrix& w, ThreadPool& pool, Fn fn) {
-  constexpr int64_t kRowsPerTask = 16;
-  pool.parallel_for((w.rows + kRowsPerTask - 1) / kRowsPerTask, [&](int64_t begin, int64_t end, int) {
-    fn(begin * kRowsPerTask, std::min(w.rows, end * kRowsPerTask));
-  });
-}
-
 // How a matrix is multiplied, and so which activations it takes.
 enum class Route { kFloatRows, kDecodedRows, kBlockTiles, kPacked, kPacked8, kI8Columns };
 
@@ -245,8 +235,6 @@ void MatmulInput::set_all(Kind kind, const float* x, int64_t n_tokens, int64_t c
     return;
   }
   reset(kind, n_tokens, cols);
-  // A decode batch's few rows take less time than a hand-off to the pool.
-  constexpr int64_t kSerialValues = 16384;
   if (n_tokens * cols <= kSerialValues) {
     for (int64_t t = 0; t < n_tokens; ++t) set(t, x + t * cols, 0, cols);
     return;
@@ -301,18 +289,9 @@ void matmul_rows(const WeightMatrix& w, const MatmulInput& x, int64_t r_begin, i
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-  const DotKernels& k = active_dot_kernels();
-  const Route route = route_for(w, k);
-  if (route == Route::kI8Columns) return matmul_i8(w, x, n_tokens, y, pool, k);
-  // This thread's input, reused by the next call. Workers get a plain
-  // pointer (naming the thread_local in the lambda would reach their own,
-  // empty, copy).
-  thread_local MatmulInput input;
-  const MatmulInput* in = &input;
-  input.set_all(input_kind(route), x, n_tokens, w.cols, pool);
-  for_each_row_range(w, pool, [&](int64_t r_begin, int64_t r_end) {
-    matmul_rows(w, *in, r_begin, r_end, y + r_begin, w.rows);
-  });
+  const WeightMatrix* ws[] = {&w};
+  float* const ys[] = {y};
+  matmul_shared_input(ws, x, n_tokens, ys, pool);
 }
 
 void matmul_shared_input(std::span<const WeightMatrix* const> ws, const float* x, int64_t n_tokens,
@@ -323,20 +302,33 @@ void matmul_shared_input(std::span<const WeightMatrix* const> ws, const float* x
   const Route route = route_for(*ws[0], k);
   bool shared = route != Route::kI8Columns;
   for (const WeightMatrix* w : ws)
-    shared = shared && w->cols == ws[0]->cols && route_for(*w, k) != Route::kI8Columns &&
-             input_kind(route_for(*w, k)) == input_kind(route);
+    shared = shared && w->cols == ws[0]->cols && input_kind(route_for(*w, k)) == input_kind(route) &&
+             route_for(*w, k) != Route::kI8Columns;
   if (!shared) {
-    for (size_t i = 0; i < ws.size(); ++i) matmul(*ws[i], x, n_tokens, ys[i], pool);
+    // One at a time (a lone matrix other than input-major int8 always shares).
+    for (size_t i = 0; i < ws.size(); ++i)
+      if (route_for(*ws[i], k) == Route::kI8Columns)
+        matmul_i8(*ws[i], x, n_tokens, ys[i], pool, k);
+      else
+        matmul_shared_input(ws.subspan(i, 1), x, n_tokens, ys.subspan(i, 1), pool);
     return;
   }
-  thread_local MatmulInput input;  // as in matmul()
-  const MatmulInput* in = &input;
+  // This thread's input and task table, reused by the next call. Workers
+  // get plain pointers (naming a thread_local in the lambda would reach
+  // their own, empty, copy).
+  thread_local MatmulInput input;
+  thread_local std::vector<int64_t> first_task;
   input.set_all(input_kind(route), x, n_tokens, ws[0]->cols, pool);
-  // Tasks of 16 rows, the matrices one after another: first[i] is matrix i's first task.
+  // Tasks of 16 rows (contiguous ranges per thread, so each thread streams
+  // its part of each matrix once), the matrices one after another:
+  // first[i] is matrix i's first task.
   constexpr int64_t kRowsPerTask = 16;
-  std::vector<int64_t> first(ws.size() + 1, 0);
-  for (size_t i = 0; i < ws.size(); ++i) first[i + 1] = first[i] + (ws[i]->rows + kRowsPerTask - 1) / kRowsPerTask;
-  pool.parallel_for(first.back(), [&](int64_t b, int64_t e, int) {
+  first_task.assign(ws.size() + 1, 0);
+  for (size_t i = 0; i < ws.size(); ++i)
+    first_task[i + 1] = first_task[i] + (ws[i]->rows + kRowsPerTask - 1) / kRowsPerTask;
+  const MatmulInput* in = &input;
+  const int64_t* first = first_task.data();
+  pool.parallel_for(first_task.back(), [&](int64_t b, int64_t e, int) {
     for (size_t i = 0; i < ws.size() && b < e; ++i) {
       const int64_t tb = std::max(b, first[i]), te = std::min(e, first[i + 1]);
       if (tb >= te) continue;

@@ -44,7 +44,10 @@ class MatmulInput {
   void set(int64_t t, const float* x_row, int64_t c_begin, int64_t c_end);
   // All tokens from x [n_tokens][cols], through the pool; kF32 keeps a
   // pointer to x instead of a copy.
+  // Up to kSerialValues values (a decode batch's rows) on the calling thread,
+  // which takes less time than a hand-off to the pool.
   void set_all(Kind kind, const float* x, int64_t n_tokens, int64_t cols, ThreadPool& pool);
+  static constexpr int64_t kSerialValues = 16384;
 
   Kind kind() const { return kind_; }
   int64_t n_tokens() const { return n_tokens_; }

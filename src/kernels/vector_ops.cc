@@ -17,10 +17,6 @@ void gelu_mul(float* h, const float* v, int64_t n, ThreadPool& pool) {
 
 void gelu_mul(float* h, const float* v, int64_t n) { active_dot_kernels().gelu_mul(h, v, n); }
 
-float dot_simd(const float* a, const float* b, int64_t n) { return active_dot_kernels().f32(a, b, n); }
-
-void axpy(float a, const float* x, float* y, int64_t n) { active_dot_kernels().axpy(a, x, y, n); }
-
 void dot_rows(const float* rows, int64_t n_rows, int64_t len, const float* x, float* out) {
   active_dot_kernels().dot_rows(rows, n_rows, len, x, out);
 }

@@ -16,15 +16,9 @@ void gelu_mul(float* h, const float* v, int64_t n, ThreadPool& pool);
 // gives the same values.
 void gelu_mul(float* h, const float* v, int64_t n);
 
-// Σ a[i]·b[i] for i < n, in SIMD lanes (attention's scores; ops.h's dot is
-// the portable one).
-float dot_simd(const float* a, const float* b, int64_t n);
-
-// y[i] += a·x[i] for i < n.
-void axpy(float a, const float* x, float* y, int64_t n);
-
 // out[j] = rows[j]·x for j < n_rows, rows of len floats one after another
-// (a block of cached keys): each as dot_simd gives it.
+// (a block of cached keys), in SIMD lanes: each as the ISA's fp32 dot gives
+// it (ops.h's dot is the portable one).
 void dot_rows(const float* rows, int64_t n_rows, int64_t len, const float* x, float* out);
 
 // y += a[j]·rows[j] for j < n_rows in order, skipping a[j] = 0 (a block of

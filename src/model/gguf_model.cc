@@ -169,7 +169,13 @@ void set_int8_rounding(GrokWeights& w, bool round_to_bf16) {
 }
 
 void set_q8_0_activations8(GrokWeights& w, bool on) {
-  for_each_matrix(w, [&](WeightMatrix& m) { m.activations8 = m.dtype == DType::Q8_0 && on; });
+  for_each_matrix(w, [&](WeightMatrix& m) {
+    const bool a8 = m.dtype == DType::Q8_0 && on;
+    // The packed layout follows the flag (kernels/packed_matrix.h).
+    if (m.packed && a8 != m.activations8)
+      fail("8-bit activations must be chosen before the weights are repacked for the CPU kernels");
+    m.activations8 = a8;
+  });
 }
 
 }  // namespace grok

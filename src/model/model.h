@@ -52,7 +52,8 @@ bool is_checkpoint_folder(const std::string& dir);  // holds tensor00000_000
 
 void set_int8_rounding(GrokWeights& w, bool round_to_bf16);
 // Q8_0 matrices multiplied with 8-bit activations once repacked
-// (WeightMatrix::activations8), or with 16-bit ones (the default).
+// (WeightMatrix::activations8), or with 16-bit ones (the default). Before
+// repacking: changing it on packed matrices throws.
 void set_q8_0_activations8(GrokWeights& w, bool on);
 
 // A Hugging Face config.json's text (`path` names it in errors).

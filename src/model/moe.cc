@@ -16,11 +16,6 @@ namespace {
 // Rows of one expert matrix per pool task (whole groups of 16 for the
 // packed kernels).
 constexpr int64_t kUpRows = 32, kDownRows = 16;
-// Up to this many values of (expert, token) rows are prepared on the
-// calling thread: a decode step's few take less time than a pool call
-// (the inputs of 8 tokens × top-2 at dim 1024 do; their GELU over ffn 2816,
-// about 30 µs, is split).
-constexpr int64_t kSerialValues = 32768;
 
 bool experts_take_row_ranges(const LayerWeights& l) {
   for (const ExpertWeights& x : l.experts)
@@ -70,7 +65,10 @@ void experts_batched(const GrokConfig& c, const LayerWeights& l, const float* m,
   }
   auto for_each_row = [&](int64_t row_values, auto fn) {
     const int64_t n = int64_t(expert_rows.size());
-    if (n * row_values <= kSerialValues) {
+    // As MatmulInput::set_all: a decode step's few rows on this thread (8
+    // tokens × top-2 at dim 1024 are; their GELU over ffn 2816, 30 µs on
+    // one thread, is split).
+    if (n * row_values <= MatmulInput::kSerialValues) {
       for (const auto& [e, r] : expert_rows) fn(e, r);
       return;
     }

@@ -334,7 +334,12 @@ TEST(ForwardBatch, SequencesGetTheLogitsTheyGetAlone) {
     ThreadPool pool(3);
     if (repack) {
       const PackReport packed = pack_weights(m, pool);
-      if (active_dot_kernels().q8_0_packed) ASSERT_GT(packed.matrices, 0);
+      if (active_dot_kernels().q8_0_packed) {
+        ASSERT_GT(packed.matrices, 0);
+        // The packed layout follows the choice: it cannot change afterwards.
+        if (type == DType::Q8_0)
+          test::expect_error([&] { set_q8_0_activations8(m.weights, !act8); }, "before the weights are repacked");
+      }
     }
     std::mt19937 rng(9);
     auto tokens = [&](int n) {
