@@ -1,8 +1,10 @@
 // Grok models in GGUF, as llama.cpp's converter writes them (arch "grok").
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <regex>
+#include <vector>
 
 #include "core/error.h"
 #include "model/bind_weights.h"
@@ -138,13 +140,84 @@ Model load_gguf_model(const std::string& path) {
   return m;
 }
 
+namespace {
+
+// A file name from a folder listing as the error shows it: as it is unless
+// it has control bytes, which would break the one-line message.
+std::string shown_name(const std::string& name) {
+  for (unsigned char c : name)
+    if (c < 0x20 || c == 0x7f) return quote_name(name);
+  return name;
+}
+
+std::string join(const std::vector<std::string>& items, size_t max, const char* sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size() && i < max; ++i) out += (i ? sep : "") + items[i];
+  if (items.size() > max) out += cat(sep, "... (", items.size(), " in all)");
+  return out;
+}
+
+// A folder that is none of the formats: what was looked for, then what is
+// there, phrased as the likeliest fix (a GGUF inside it, a missing
+// config.json, an incomplete ckpt-0/), or else its first few names.
+[[noreturn]] void fail_not_a_model_folder(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> ggufs, names;
+  size_t safetensors = 0;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = shown_name(it->path().filename().string());
+    std::error_code type_ec;
+    const bool is_dir = it->is_directory(type_ec);
+    names.push_back(is_dir ? name + "/" : name);
+    if (!is_dir && it->path().extension() == ".gguf") ggufs.push_back((fs::path(dir) / name).string());
+    if (!is_dir && it->path().extension() == ".safetensors") ++safetensors;
+  }
+  std::sort(ggufs.begin(), ggufs.end());
+  std::sort(names.begin(), names.end());
+  std::string found;
+  if (ec)
+    found = cat("cannot list it: ", ec.message());
+  else if (!ggufs.empty())
+    found = cat("did you mean ", join(ggufs, 3, " or "), "?");
+  else if (safetensors)
+    found = cat("it has ", safetensors, " *.safetensors file", safetensors == 1 ? "" : "s", " but no config.json");
+  else if (fs::is_directory(fs::path(dir) / "ckpt-0", ec))
+    found = cat("its ckpt-0/ holds no tensor00000_000 (is the download complete?)");
+  else if (names.empty())
+    found = "it is empty";
+  else
+    found = cat("it holds ", join(names, 5, ", "));
+  fail(dir,
+       ": not a model folder: expected a GGUF file, a Hugging Face folder (config.json + *.safetensors) "
+       "or xAI's ckpt-0/ folder (tensor00000_000 ...); ",
+       found);
+}
+
+}  // namespace
+
+void print_note(const std::string& note) { std::fprintf(stderr, "grok: note: %s\n", note.c_str()); }
+
 Model load_model(const std::string& path, const LoadOptions& options) {
+  namespace fs = std::filesystem;
   std::error_code ec;
   Model m;
-  if (std::filesystem::is_directory(path, ec))
-    m = is_checkpoint_folder(path) ? load_checkpoint_model(path, options) : load_hf_model(path);
-  else if (!std::filesystem::exists(path, ec))
-    fail(path, ": no such file or folder");
+  if (fs::is_directory(path, ec)) {
+    // The release as downloaded: grok-1/ holding ckpt-0/ and tokenizer.model.
+    // Loading ckpt-0 is what was meant, and the tokenizer beside it is still
+    // found (tokenizer_file_beside looks in the checkpoint's parent).
+    const std::string inner = (fs::path(path) / "ckpt-0").string();
+    if (is_checkpoint_folder(path))
+      m = load_checkpoint_model(path, options);
+    else if (fs::exists(fs::path(path) / "config.json", ec))
+      m = load_hf_model(path);
+    else if (is_checkpoint_folder(inner)) {
+      if (options.note) options.note(cat(path, " is not itself a model; loading the checkpoint in ", inner));
+      m = load_checkpoint_model(inner, options);
+    } else
+      fail_not_a_model_folder(path);
+  } else if (!fs::exists(path, ec))
+    fail(path, ": no such file or directory");
   else
     m = load_gguf_model(path);
   set_int8_rounding(m.weights, options.int8_round_to_bf16);

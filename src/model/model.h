@@ -27,16 +27,23 @@ struct Model {
   std::shared_ptr<const PackedStorage> packed;  // matrices repacked for the CPU kernels (pack_weights.h)
 };
 
+// "grok: note: <note>" on stderr.
+void print_note(const std::string& note);
+
 struct LoadOptions {
   // Int8 weights (the released checkpoint's) as the reference rounds them,
   // bf16(q·s) per weight, instead of the exact product (WeightMatrix).
   bool int8_round_to_bf16 = false;
   // Files mapped and checked so far, of total (checkpoint folders).
   std::function<void(int64_t done, int64_t total)> progress;
+  // Told when the path given is not the model itself but holds one (the
+  // release's grok-1/ folder, whose ckpt-0/ is loaded); null: silent.
+  std::function<void(const std::string&)> note = print_note;
 };
 
 // A GGUF file, a Hugging Face folder (config.json + *.safetensors) or the
-// released checkpoint's ckpt-0 folder.
+// released checkpoint's ckpt-0 folder (or the folder holding it, with a
+// note). Any other folder is an error naming what it holds.
 Model load_model(const std::string& path, const LoadOptions& options = {});
 Model load_gguf_model(const std::string& path);
 Model load_hf_model(const std::string& dir);

@@ -72,7 +72,7 @@ template <typename F>
 bool for_each_field(std::string_view in, F&& on_field) {
   while (!in.empty()) {
     uint64_t key, v = 0;
-    if (!get_varint(in, key)) return false;
+    if (!get_varint(in, key) || key >> 3 == 0) return false;  // field number 0 is never valid
     std::string_view payload;
     switch (key & 7) {
       case VARINT:
@@ -160,6 +160,34 @@ std::vector<PieceType> read_piece_types(std::string_view serialized_model) {
     types.push_back(t);
   });
   return types;
+}
+
+std::string model_proto_problem(std::string_view serialized_model) {
+  size_t pieces = 0;
+  bool trainer = false, normalizer = false, bad_piece = false, bad_spec = false;
+  const bool well_formed =
+      for_each_field(serialized_model, [&](uint32_t field, uint32_t wire, uint64_t, std::string_view msg) {
+        const bool is_message = wire == LEN && for_each_field(msg, [](uint32_t, uint32_t, uint64_t, std::string_view) {});
+        if (field == model_field::PIECES) {
+          bool has_text = false;
+          if (is_message)
+            for_each_field(msg, [&](uint32_t f, uint32_t w, uint64_t, std::string_view) {
+              has_text |= f == piece_field::PIECE && w == LEN;
+            });
+          bad_piece |= !has_text;
+          ++pieces;
+        } else if (field == model_field::TRAINER_SPEC || field == model_field::NORMALIZER_SPEC) {
+          bad_spec |= !is_message;
+          (field == model_field::TRAINER_SPEC ? trainer : normalizer) = true;
+        }
+      });
+  if (!well_formed) return "malformed or truncated protobuf data";
+  if (pieces == 0) return "no vocabulary pieces";
+  if (bad_piece) return "a vocabulary piece without its text";
+  if (bad_spec) return "a malformed trainer_spec or normalizer_spec";
+  if (!trainer || !normalizer)
+    return std::string("no ") + (trainer ? "normalizer_spec" : "trainer_spec") + " (is the file truncated?)";
+  return "";
 }
 
 }  // namespace grok::sp

@@ -56,4 +56,13 @@ NormalizerFlags read_normalizer_flags(std::string_view serialized_model);
 // pieces from normal ones; the proto can.
 std::vector<PieceType> read_piece_types(std::string_view serialized_model);
 
+// Why `serialized_model` is not a usable SentencePiece ModelProto, or "" when
+// it looks like one: well-formed wire format, pieces that each have their
+// text, and the trainer_spec and normalizer_spec that SentencePiece's trainer
+// always writes (they come last, so a file cut short loses them, and the
+// library would then load it as a different model type without a word).
+// Checked before the library sees the bytes: its protobuf parser logs to
+// stderr on bad input.
+std::string model_proto_problem(std::string_view serialized_model);
+
 }  // namespace grok::sp

@@ -2,7 +2,13 @@
 
 #include <sentencepiece_processor.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <utility>
 
 #include "core/error.h"
@@ -95,6 +101,45 @@ bool is_grok_symbol(const std::string& t) {
   return t.size() > 4 && t.compare(0, 2, "<|") == 0 && t.compare(t.size() - 2, 2, "|>") == 0;
 }
 
+// Grok-1's tokenizer.model: 131072 pieces; [PAD] [BOS] [EOS] [UNK] at 0..3,
+// then the user-defined pieces at 4..68 in this order.
+constexpr size_t kGrok1VocabSize = 131072;
+constexpr size_t kGrok1FirstUserDefined = 4;
+
+std::vector<std::string> grok1_user_defined_pieces() {
+  std::vector<std::string> v;
+  for (int n = 1; n <= 10; ++n) v.push_back(std::string(size_t(n), '\n'));
+  for (char d = '0'; d <= '9'; ++d) v.push_back(std::string(1, d));
+  for (int n = 1; n <= 8; ++n) v.push_back(std::string(size_t(n), '\t'));
+  for (int n = 2; n <= 16; ++n) v.push_back(std::string(size_t(n), ' '));
+  v.push_back("<|separator|>");
+  v.push_back("<|mask|>");
+  for (int n = 1; n <= 20; ++n) v.push_back("<|control" + std::to_string(n) + "|>");
+  return v;
+}
+
+// When `pieces` is recognisably Grok-1's vocabulary (its size, the special
+// pieces and all 65 user-defined pieces at their ids), types those 65
+// USER_DEFINED as tokenizer.model does, undoing llama.cpp's converter, which
+// writes them NORMAL, so "<|separator|>" stays one token. Returns whether it
+// was recognised. Checking every user-defined piece costs nothing and makes
+// a false match on another vocabulary implausible.
+bool restore_grok1_types(std::vector<sp::Piece>& pieces) {
+  if (pieces.size() != kGrok1VocabSize) return false;
+  const char* const specials[] = {"[PAD]", "[BOS]", "[EOS]", "[UNK]"};
+  for (size_t i = 0; i < 4; ++i)
+    if (pieces[i].text != specials[i]) return false;
+  const std::vector<std::string> user = grok1_user_defined_pieces();
+  for (size_t i = 0; i < user.size(); ++i)
+    if (pieces[kGrok1FirstUserDefined + i].text != user[i]) return false;
+  for (size_t i = 0; i < user.size(); ++i) {
+    sp::Piece& p = pieces[kGrok1FirstUserDefined + i];
+    p.type = sp::PieceType::USER_DEFINED;
+    p.score = 0;  // tokenizer.model's (unused for user-defined pieces)
+  }
+  return true;
+}
+
 }  // namespace
 
 Tokenizer::Tokenizer(std::shared_ptr<sentencepiece::SentencePieceProcessor> sp) : sp_(std::move(sp)) {
@@ -106,10 +151,28 @@ Tokenizer::Tokenizer(std::shared_ptr<sentencepiece::SentencePieceProcessor> sp) 
   pad_ = sp_->pad_id();
 }
 
+// The bytes are read and checked here rather than handed to sp->Load(path):
+// on a file that is not a model, the library's protobuf parser writes its
+// own lines to stderr, and its messages do not say what the file should be.
 Tokenizer Tokenizer::from_model_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) fail(path, ": is a directory, not a SentencePiece tokenizer.model");
+  if (!std::filesystem::exists(path, ec)) fail(path, ": no such file or directory");
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes;
+  if (in) bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (!in && !in.eof()) fail(path, ": cannot read: ", std::strerror(errno));
+  const auto not_a_model = [&](std::string_view why) {
+    fail(path, ": not a SentencePiece tokenizer.model (", why, ")");
+  };
+  if (bytes.empty()) not_a_model("the file is empty");
+  if (const std::string problem = sp::model_proto_problem(bytes); !problem.empty()) not_a_model(problem);
   auto sp = std::make_shared<sentencepiece::SentencePieceProcessor>();
-  const auto status = sp->Load(path);
-  if (!status.ok()) fail(path, ": cannot load SentencePiece model: ", status.ToString());
+  if (const auto status = sp->LoadFromSerializedProto(bytes); !status.ok()) {
+    std::string msg = status.ToString();
+    std::replace(msg.begin(), msg.end(), '\n', ' ');  // one line
+    not_a_model("SentencePiece: " + msg);
+  }
   return Tokenizer(std::move(sp));
 }
 
@@ -124,8 +187,10 @@ Tokenizer Tokenizer::from_model_file(const std::string& path) {
 // BPE's leftmost-first order among equal scores rebuilds the same longest
 // runs that SentencePiece's longest-prefix match of user-defined symbols
 // cuts. Only the <|...|> symbols change: they contain ordinary characters and
-// get split into "<|", "separator", "|>"-style pieces; we warn instead of
-// guessing which NORMAL pieces were meant to be whole.
+// get split into "<|", "separator", "|>"-style pieces. For Grok-1's own
+// vocabulary, recognised piece by piece, we restore tokenizer.model's types
+// (restore_grok1_types); for any other we warn instead of guessing which
+// NORMAL pieces were meant to be whole.
 Tokenizer Tokenizer::from_gguf(const GgufFile& gguf) {
   const std::string& path = gguf.path();
   const auto where = [&](std::string_view key) { return cat(path, ": ", key); };
@@ -166,6 +231,7 @@ Tokenizer Tokenizer::from_gguf(const GgufFile& gguf) {
     any_byte |= p.type == sp::PieceType::BYTE;
     grok_symbols_normal |= p.type == sp::PieceType::NORMAL && is_grok_symbol(p.text);
   }
+  if (restore_grok1_types(m.pieces)) grok_symbols_normal = false;
 
   const auto id_key = [&](const char* key, int64_t fallback, bool optional) -> int32_t {
     const int64_t id = gguf.get_int(key).value_or(fallback);

@@ -39,8 +39,9 @@ class Tokenizer {
   bool is_byte(int32_t id) const;
   bool is_control(int32_t id) const;
   bool adds_dummy_prefix() const { return dummy_prefix_; }
-  // Things a user should know, e.g. that a GGUF typed Grok's <|...|> symbols
-  // NORMAL so they will be split (use --tokenizer tokenizer.model).
+  // Things a user should know, e.g. that a GGUF typed <|...|> symbols NORMAL
+  // so they will be split (use --tokenizer tokenizer.model). Grok-1's own
+  // vocabulary is recognised and its types restored instead (from_gguf).
   const std::vector<std::string>& warnings() const { return warnings_; }
 
   // The vocabulary as llama.cpp's tokenizer.ggml.* metadata (model "llama":

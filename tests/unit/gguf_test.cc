@@ -485,8 +485,35 @@ TEST(Gguf, OracleTinyModel) {
   EXPECT_EQ(g.get_string_array("tokenizer.ggml.tokens")->size(), 131072u);
 }
 
-// Regenerates fuzz/seeds/gguf/tiny.gguf when GROK_WRITE_FUZZ_SEEDS names the
-// repository root; otherwise checks the committed seed still parses.
+// fuzz/seeds/gguf/tiny.gguf, the corpus scripts/fuzz starts gguf_fuzz from:
+// one tensor of each common type plus typical metadata. The test writes it
+// afresh and checks both that and the committed seed hold exactly this
+// content (so the seed cannot silently rot into a file every run rejects);
+// GROK_WRITE_FUZZ_SEEDS=<repository root> rewrites the committed one.
+void check_fuzz_seed(const std::string& path) {
+  SCOPED_TRACE(path);
+  ASSERT_TRUE(std::filesystem::exists(path));
+  EXPECT_LT(std::filesystem::file_size(path), 4096u);
+  const GgufFile g = GgufFile::open(path);
+  EXPECT_EQ(g.get_string("general.architecture"), "grok");
+  EXPECT_EQ(g.get_int("grok.block_count"), 1);
+  EXPECT_EQ(g.get_float("grok.rope.freq_base"), 10000.0);
+  EXPECT_EQ(g.get_bool("tokenizer.ggml.add_bos_token"), false);
+  ASSERT_NE(g.get_string_array("tokenizer.ggml.tokens"), nullptr);
+  EXPECT_EQ(*g.get_string_array("tokenizer.ggml.tokens"), (std::vector<std::string>{"<pad>", "a"}));
+  ASSERT_NE(g.get_number_array("tokenizer.ggml.token_type"), nullptr);
+  EXPECT_EQ(*g.get_number_array("tokenizer.ggml.token_type"), (std::vector<double>{3, 1}));
+  ASSERT_EQ(g.tensors().tensors().size(), 4u);
+  const TensorInfo& f32 = g.tensors().get("f32", path);
+  EXPECT_EQ(f32.shape, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(reinterpret_cast<const float*>(f32.data)[3], 4.0f);
+  EXPECT_EQ(g.tensors().get("f16", path).dtype, DType::F16);
+  EXPECT_EQ(g.tensors().get("bf16", path).dtype, DType::BF16);
+  const TensorInfo& q8 = g.tensors().get("q8", path);
+  EXPECT_EQ(q8.dtype, DType::Q8_0);
+  EXPECT_EQ(q8.nbytes, 34u);  // one block: fp16 scale + 32 int8
+}
+
 TEST(Gguf, FuzzSeed) {
   GgufWriter w;
   w.set_string("general.architecture", "grok");
@@ -501,14 +528,12 @@ TEST(Gguf, FuzzSeed) {
   w.add_tensor("bf16", DType::BF16, {2}, bytes_of(std::vector<uint16_t>{0x3f80, 0xc000}));
   std::vector<float> x(32, 0.5f);
   w.add_tensor("q8", DType::Q8_0, {32}, quantize_q8_0(x.data(), 32));
-  const char* root = std::getenv("GROK_WRITE_FUZZ_SEEDS");
-  const std::string seed =
-      std::string(root ? root : GROK_TEST_DATA_DIR "/../..") + "/fuzz/seeds/gguf/tiny.gguf";
-  if (root) w.write(seed);
-  if (!std::filesystem::exists(seed)) GTEST_SKIP() << seed << " is absent";
-  const GgufFile g = GgufFile::open(seed);
-  EXPECT_EQ(g.tensors().tensors().size(), 4u);
-  EXPECT_LT(std::filesystem::file_size(seed), 4096u);
+  const std::string rel = "/fuzz/seeds/gguf/tiny.gguf";
+  if (const char* root = std::getenv("GROK_WRITE_FUZZ_SEEDS")) w.write(root + rel);
+  const std::string fresh = test::temp_dir() + "/fuzz-seed-tiny.gguf";
+  w.write(fresh);
+  check_fuzz_seed(fresh);
+  check_fuzz_seed(GROK_SOURCE_DIR + rel);
 }
 
 }  // namespace

@@ -323,19 +323,24 @@ TEST(SafetensorsFolder, OracleTinyHf) {
   EXPECT_EQ(emb.nbytes, uint64_t(131072) * 64 * dtype_block_bytes(emb.dtype));
 }
 
-// Regenerates fuzz/seeds/safetensors/tiny.safetensors when
-// GROK_WRITE_FUZZ_SEEDS names the repository root; otherwise checks the
-// committed seed still parses.
+// fuzz/seeds/safetensors/tiny.safetensors, the corpus scripts/fuzz starts
+// safetensors_fuzz from, is sample_file(1) (every dtype, an empty tensor, a
+// header padded off alignment). Checks a fresh copy and the committed seed
+// both read back as the sample; GROK_WRITE_FUZZ_SEEDS=<repository root>
+// rewrites the committed one.
 TEST(Safetensors, FuzzSeed) {
-  const char* root = std::getenv("GROK_WRITE_FUZZ_SEEDS");
-  const std::string seed =
-      std::string(root ? root : GROK_TEST_DATA_DIR "/../..") + "/fuzz/seeds/safetensors/tiny.safetensors";
-  if (root) write_file(seed, sample_file(1));
-  if (!fs::exists(seed)) GTEST_SKIP() << seed << " is absent";
-  TensorStore s;
-  read_safetensors_file(seed, s);
-  check_sample(s, seed);
-  EXPECT_LT(fs::file_size(seed), 4096u);
+  const std::string rel = "/fuzz/seeds/safetensors/tiny.safetensors";
+  if (const char* root = std::getenv("GROK_WRITE_FUZZ_SEEDS")) write_file(root + rel, sample_file(1));
+  const std::string fresh = test::temp_dir() + "/fuzz-seed-tiny.safetensors";
+  write_file(fresh, sample_file(1));
+  for (const std::string& seed : {fresh, GROK_SOURCE_DIR + rel}) {
+    SCOPED_TRACE(seed);
+    ASSERT_TRUE(fs::exists(seed));
+    EXPECT_LT(fs::file_size(seed), 4096u);
+    TensorStore s;
+    read_safetensors_file(seed, s);
+    check_sample(s, seed);
+  }
 }
 
 }  // namespace
