@@ -5,6 +5,7 @@
 #include "apps/cli/commands.h"
 #include "apps/cli/model_output.h"
 #include "core/error.h"
+#include "io/atomic_file.h"
 
 namespace grok::cli {
 namespace {
@@ -15,6 +16,7 @@ struct ConvertArgs {
 };
 
 void run(const ConvertArgs& a) {
+  check_output_path(a.out);  // before checking hundreds of GB of checkpoint
   LoadOptions options;
   options.progress = progress_printer("checking checkpoint files");
   const Model m = load_model(a.in, options);

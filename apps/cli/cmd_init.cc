@@ -3,10 +3,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "apps/cli/commands.h"
 #include "apps/cli/model_output.h"
 #include "core/error.h"
+#include "io/atomic_file.h"
 #include "model/random_model.h"
 
 namespace grok::cli {
@@ -19,18 +22,27 @@ struct InitArgs {
   int threads = 0;
 };
 
-// Grok-1's tokenizer.model where the repository's tests look for it.
-std::string find_grok_tokenizer() {
-  const char* env = std::getenv("GROK_SHARED");
-  for (const std::string& dir : {env && *env ? std::string(env) : std::string(), std::string("../shared")}) {
-    if (dir.empty()) continue;
-    const std::string p = dir + "/grok-1/tokenizer.model";
-    if (std::filesystem::exists(p)) return p;
+// Where Grok-1's tokenizer.model may be: $GROK_SHARED, ../shared from the
+// current directory, and shared/ beside the repository as seen from the
+// executable (<repo>/build/grok: <exe dir>/../../shared; an install's
+// <prefix>/bin/grok: <exe dir>/../shared), so init works from any directory.
+std::vector<std::string> grok_tokenizer_candidates() {
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("GROK_SHARED"); env && *env) dirs.emplace_back(env);
+  dirs.emplace_back("../shared");
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec && exe.has_parent_path()) {
+    dirs.push_back((exe.parent_path() / "../../shared").lexically_normal().string());
+    dirs.push_back((exe.parent_path() / "../shared").lexically_normal().string());
   }
-  return "";
+  std::vector<std::string> files;
+  for (const std::string& d : dirs) files.push_back(d + "/grok-1/tokenizer.model");
+  return files;
 }
 
 void run(const InitArgs& a) {
+  check_output_path(a.out);  // before reading a vocabulary or drawing weights
   GrokConfig c = preset_config(a.preset);
   if (a.layers > 0) c.n_layers = a.layers;
   RandomModelOptions o;
@@ -38,7 +50,17 @@ void run(const InitArgs& a) {
   o.seed = a.seed;
   o.name = "grok-" + a.preset + "-random";
   std::string vocab_from = a.vocab_from;
-  if (vocab_from.empty() && c.vocab_size == 131072) vocab_from = find_grok_tokenizer();
+  std::string looked_in;  // where Grok-1's vocabulary was looked for, when it was not found
+  if (vocab_from.empty() && c.vocab_size == 131072) {
+    for (const std::string& p : grok_tokenizer_candidates()) {
+      std::error_code ec;
+      if (std::filesystem::is_regular_file(p, ec)) {
+        vocab_from = p;
+        break;
+      }
+      looked_in += (looked_in.empty() ? "" : ", ") + p;
+    }
+  }
   if (!vocab_from.empty()) {
     o.vocabulary = vocabulary_from_file(vocab_from);
     const int64_t n = vocabulary_size(o.vocabulary);
@@ -48,6 +70,12 @@ void run(const InitArgs& a) {
       c.vocab_size = n;
     }
     std::fprintf(stderr, "vocabulary: %s\n", vocab_from.c_str());
+  } else if (!looked_in.empty()) {
+    // Easy to miss in a log, and the model then cannot take text: a warning, not a note.
+    std::fprintf(stderr,
+                 "grok: warning: no Grok-1 tokenizer.model found (looked for %s); the model is written without a "
+                 "vocabulary: give one with --tokenizer FILE or set GROK_SHARED\n",
+                 looked_in.c_str());
   } else {
     std::fprintf(stderr, "vocabulary: none written (run the model on token ids or with --tokenizer FILE)\n");
   }
@@ -77,7 +105,8 @@ void register_init(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "random seed; the same seed gives the same weights")->capture_default_str();
   cmd->add_option("--vocab-from,--tokenizer", a->vocab_from,
                   "copy the vocabulary from a GGUF, or convert a tokenizer.model (default: Grok-1's "
-                  "tokenizer.model from $GROK_SHARED or ../shared when present)");
+                  "tokenizer.model from $GROK_SHARED, ../shared, or the shared/ folder beside the repository "
+                  "the executable was built in, when present)");
   cmd->add_option("-t,--threads", a->threads, "worker threads (default: one per hardware thread)")
       ->check(CLI::NonNegativeNumber);
   cmd->callback([a] { run(*a); });

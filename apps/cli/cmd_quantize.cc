@@ -2,6 +2,7 @@
 // another type. The work is in model/quantize_model; this parses and prints.
 #include "apps/cli/commands.h"
 #include "apps/cli/model_output.h"
+#include "io/atomic_file.h"
 
 namespace grok::cli {
 namespace {
@@ -27,6 +28,7 @@ void register_quantize(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->callback([a] {
     const DType type = parse_dtype(a->type);
+    check_output_path(a->out);  // before loading the model
     write_model_gguf(load_model(a->in), a->in, a->out, type, a->tokenizer, a->threads);
   });
 }

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "io/atomic_file.h"
 
 namespace grok {
 
@@ -252,7 +253,8 @@ void GgufWriter::write(const std::string& path) const {
 GgufStream GgufWriter::begin(const std::string& path) const { return GgufStream(*this, path); }
 
 GgufStream::GgufStream(const GgufWriter& w, std::string path)
-    : w_(&w), path_(std::move(path)), tmp_(path_ + ".tmp") {
+    : w_(&w), path_(std::move(path)), tmp_(path_ + ".tmp"), tmp_guard_(tmp_) {
+  check_output_path(path_);
   const std::vector<std::byte> head = w.header();
   f_ = std::fopen(tmp_.c_str(), "wb");
   if (!f_) fail(tmp_, ": cannot create: ", std::strerror(errno));
@@ -262,7 +264,8 @@ GgufStream::GgufStream(const GgufWriter& w, std::string path)
 }
 
 GgufStream::GgufStream(GgufStream&& o) noexcept
-    : w_(o.w_), path_(std::move(o.path_)), tmp_(std::move(o.tmp_)), f_(o.f_), current_(o.current_),
+    : w_(o.w_), path_(std::move(o.path_)), tmp_(std::move(o.tmp_)), tmp_guard_(std::move(o.tmp_guard_)), f_(o.f_),
+      current_(o.current_),
       left_in_current_(o.left_in_current_), written_(o.written_) {
   o.f_ = nullptr;
 }
@@ -347,6 +350,7 @@ void GgufStream::finish() {
     std::remove(tmp_.c_str());
     fail(path_, ": cannot rename ", tmp_, " into place: ", std::strerror(e));
   }
+  tmp_guard_.release();
 }
 
 }  // namespace grok

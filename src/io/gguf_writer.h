@@ -15,6 +15,7 @@
 
 #include "core/dtype.h"
 #include "io/gguf.h"
+#include "io/temp_files.h"
 
 namespace grok {
 
@@ -74,7 +75,8 @@ class GgufWriter {
 
 // The file being written by GgufWriter::begin. Tensor bytes go straight to
 // disk; finish() flushes, syncs and renames path.tmp into place. A stream
-// destroyed before finish() (an error on the way) removes path.tmp.
+// destroyed before finish() (an error on the way) removes path.tmp, and so
+// does SIGINT, SIGTERM or SIGHUP (io/temp_files.h).
 class GgufStream {
  public:
   GgufStream(GgufStream&& other) noexcept;
@@ -105,6 +107,7 @@ class GgufStream {
 
   const GgufWriter* w_;
   std::string path_, tmp_;
+  TempFileGuard tmp_guard_;  // after tmp_: registered before the file is created
   std::FILE* f_ = nullptr;
   size_t current_ = 0;  // index into w_->tensors_
   uint64_t left_in_current_ = 0;

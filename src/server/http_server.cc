@@ -1,8 +1,10 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 
 #include "core/error.h"
@@ -68,6 +70,14 @@ HttpServer::HttpServer(CompletionService& service, Scheduler& scheduler, Metrics
   const size_t threads = size_t(scheduler_.capacity()) + 8;
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http_->set_payload_max_length(options_.max_body_bytes);
+  // The library's default options set SO_REUSEPORT, which lets a second
+  // server bind the same port and silently take half of the traffic.
+  // SO_REUSEADDR alone still allows a restart while old connections sit in
+  // TIME_WAIT, and makes a second bind fail with EADDRINUSE.
+  http_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   routes();
 }
 
@@ -249,10 +259,16 @@ int HttpServer::start() {
   // The library writes to sockets without MSG_NOSIGNAL: a client that hangs
   // up mid-stream must not kill the process with SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
+  errno = 0;  // what bind() leaves in errno on failure tells the cause
   const int port = http_->bind(options_.host, options_.port);
-  if (port < 0)
-    fail("cannot listen on ", options_.host, ":", options_.port,
-         " (address in use, not an address of this machine, or a privileged port)");
+  if (port < 0) {
+    const int e = errno;
+    const char* why = e == EADDRINUSE      ? "address in use (another server?)"
+                      : e == EADDRNOTAVAIL ? "not an address of this machine"
+                      : e == EACCES        ? "permission denied (a privileged port?)"
+                                           : "address in use, not an address of this machine, or a privileged port";
+    fail("cannot listen on ", options_.host, ":", options_.port, ": ", why);
+  }
   listener_ = std::thread([this] {
     http_->listen_after_bind();
     listening_done_ = true;

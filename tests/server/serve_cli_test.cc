@@ -104,6 +104,26 @@ TEST(ServeCli, AnswersThenExitsZeroOnSigterm) {
   EXPECT_NE(c.stderr_text.find("grok: stopped"), std::string::npos) << c.stderr_text;
 }
 
+// A second server on the same port must not start and share the traffic.
+TEST(ServeCli, SecondServerOnAPortInUseExitsOne) {
+  Child first({"serve", "--port", "0", "-t", "1", "--max-batch", "1"});
+  ASSERT_GT(first.pid, 0);
+  const std::smatch m = first.wait_for(std::regex("on http://127\\.0\\.0\\.1:([0-9]+)"));
+  ASSERT_FALSE(m.empty()) << first.stderr_text;
+  const std::string port = m[1].str();
+
+  Child second({"serve", "--port", port, "-t", "1", "--max-batch", "1"});
+  ASSERT_GT(second.pid, 0);
+  // Either it refuses, or (the bug) it serves; the destructor kills it then.
+  const std::smatch m2 = second.wait_for(std::regex("address in use|on http://"));
+  ASSERT_FALSE(m2.empty()) << second.stderr_text;
+  EXPECT_EQ(m2.str(), "address in use") << second.stderr_text;
+  EXPECT_EQ(second.wait_exit(), 1);
+  EXPECT_NE(second.stderr_text.find("grok: error: cannot listen on 127.0.0.1:" + port + ": address in use"),
+            std::string::npos)
+      << second.stderr_text;
+}
+
 TEST(ServeCli, BadOptionsAreOneLineErrors) {
   CliResult r = run_grok("serve --chat-template /nonexistent/template.json --port 0");
   EXPECT_EQ(r.code, 1);
