@@ -5,7 +5,7 @@
 #include <string>
 
 #include "core/error.h"
-#include "kernels/cpu/dot.h"
+#include "kernels/packed_matrix.h"
 
 namespace grok {
 namespace {
@@ -32,7 +32,7 @@ int64_t default_budget_tokens(const GrokConfig& c, int max_batch) {
 // its pass: all but checkpoint int8 on the row kernel (kernels/matmul.cc,
 // matmul_i8, which splits the work differently for up to 4 tokens).
 bool rows_independent(const GrokWeights& w) {
-  const bool packed_i8 = active_dot_kernels().i8_packed != nullptr;
+  const bool packed_i8 = packed_kernels_available();
   auto ok = [&](const WeightMatrix& m) { return m.dtype != DType::I8 || (m.packed && packed_i8); };
   if (!ok(w.output)) return false;
   for (const LayerWeights& l : w.layers) {

@@ -7,12 +7,17 @@
 
 #include "core/error.h"
 #include "core/quant.h"
-#include "kernels/cpu/dot.h"  // kQ4_0LaneOrder
+#include "kernels/cpu/dot.h"  // kQ4_0LaneOrder, the packed kernels
 
 namespace grok {
 
 bool packable_dtype(DType t) {
   return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q6_K || t == DType::I8;
+}
+
+bool packed_kernels_available() {
+  const DotKernels& k = active_dot_kernels();
+  return k.q8_0_packed && k.q4_0_packed && k.q8_0_packed8 && k.q6_k_packed && k.i8_packed;
 }
 
 bool packable(const WeightMatrix& w) {

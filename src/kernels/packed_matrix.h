@@ -43,6 +43,9 @@ namespace grok {
 
 constexpr int kPackedRows = 16;
 
+// Whether the active ISA's kernels multiply packed Q8_0, Q4_0, Q6_K and I8
+// matrices (AVX-512 VNNI); elsewhere matrices stay in the file's layout.
+bool packed_kernels_available();
 bool packable_dtype(DType t);  // Q8_0, Q4_0, Q6_K and I8
 // Whether w can be packed: a packable dtype in whole blocks; I8 also needs
 // scale blocks of whole blocks of 32 and the exact product q·s (its bf16

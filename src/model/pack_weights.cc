@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/dot.h"
 #include "kernels/packed_matrix.h"
 
 namespace grok {
@@ -44,8 +43,7 @@ uint64_t available_memory() {
 
 PackReport pack_weights(Model& model, ThreadPool& pool, const std::function<void(uint64_t, uint64_t)>& progress) {
   PackReport report;
-  const DotKernels& k = active_dot_kernels();
-  if (!k.q8_0_packed || !k.q4_0_packed || !k.q6_k_packed || !k.i8_packed) {
+  if (!packed_kernels_available()) {
     report.skipped = "this CPU's kernels use the file's layout";
     return report;
   }

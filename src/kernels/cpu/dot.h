@@ -73,22 +73,22 @@ struct DotKernels {
   TileFn q6_k_tile;
   // One group of a packed Q8_0 / Q4_0 / Q6_K matrix (kernels/packed_matrix.h) ×
   // up to kPackedTokens tokens: y[t·y_stride + r] = row r · token t for
-  // r < rows, t < tokens. nullptr where the ISA has no packed kernel (the
+  // r < rows, t < tokens. nullptr (left out of the table) where the ISA has no packed kernel (the
   // matrix's row-major data is used instead). Each (row, token) gets the
   // same arithmetic whatever `tokens` is: per block, the exact integer dot
   // converted to float, times fl(weight scale · activation scale), fused-
   // added to one float accumulator, blocks in order from zero.
   using PackedTileFn = void (*)(const std::byte* group, int64_t nb, int rows, const BlockQ16Act* x, int tokens,
                                 float* y, int64_t y_stride);
-  PackedTileFn q8_0_packed;
+  PackedTileFn q8_0_packed = nullptr;
   // Q4_0's takes 8-bit activation blocks (quantize_act8_scalar), same arithmetic.
   using PackedQ8TileFn = void (*)(const std::byte* group, int64_t nb, int rows, const BlockQ8Act* x, int tokens,
                                   float* y, int64_t y_stride);
-  PackedQ8TileFn q4_0_packed;
+  PackedQ8TileFn q4_0_packed = nullptr;
   // Q8_0's against 8-bit activation blocks (WeightMatrix::activations8).
-  PackedQ8TileFn q8_0_packed8;
-  PackedTileFn q6_k_packed;  // per 16-weight sub-block instead of per block; nb counts blocks of 32
-  PackedTileFn i8_packed;    // as Q8_0's, the scales bf16
+  PackedQ8TileFn q8_0_packed8 = nullptr;
+  PackedTileFn q6_k_packed = nullptr;  // per 16-weight sub-block instead of per block; nb counts blocks of 32
+  PackedTileFn i8_packed = nullptr;    // as Q8_0's, the scales bf16
   // DType::I8 (kernels/cpu/i8_columns.h): for outputs r in [r_begin, r_end)
   // and tokens t < n_tokens, y[t·w.rows + r] = Σ x[t·w.cols + i]·W[r][i] over
   // the inputs i in [i_begin, i_end) (overwritten; 0 for an empty range), each

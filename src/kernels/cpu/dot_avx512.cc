@@ -453,35 +453,36 @@ struct VecAvx512 {
 // Q8_0 and Q4_0 rows are the tiles' 1 × 1 case (decode and prompts give the
 // same result for a token). K-quant rows are the AVX2 kernels.
 const DotKernels kDotAvx512 = {
-    Isa::Avx512,
-    f32_dot,
-    f16_dot,
-    bf16_dot,
-    [](const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb) {
+    .isa = Isa::Avx512,
+    .f32 = f32_dot,
+    .f16 = f16_dot,
+    .bf16 = bf16_dot,
+    .q8_0 = [](const BlockQ8_0* w, const BlockQ16Act* x, int64_t nb) {
       return row_dot<WidenQ8_0>(reinterpret_cast<const std::byte*>(w), x, nb);
     },
-    [](const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb) {
+    .q4_0 = [](const BlockQ4_0* w, const BlockQ16Act* x, int64_t nb) {
       return row_dot<WidenQ4_0>(reinterpret_cast<const std::byte*>(w), x, nb);
     },
-    q4_k_row,
-    q6_k_row,
-    quantize_act,
-    quantize_act8,
-    tile<WidenQ8_0>,
-    tile<WidenQ4_0>,
-    tile_by_dots<std::byte, q4_k_row>,
-    tile_by_dots<std::byte, q6_k_row>,
-    packed_tile<PackedBlocks<PackedQ8_0>>,
-    packed_tile<PackedBlocks<PackedQ4_0>>,
-    packed_tile<PackedBlocks<PackedQ8_0Act8>>,
-    packed_tile<PackedQ6_K>,
-    packed_tile<PackedBlocks<PackedI8>>,
-    I8Columns<I8Avx512>::columns,
-    VecMath<VecAvx512>::gelu_mul,
-    VecMath<VecAvx512>::soft_cap,
-    VecMath<VecAvx512>::exp_shifted,
-    VecMath<VecAvx512>::axpy,
-    dot_rows_of<f32_dot>,
-    axpy_rows_of<VecMath<VecAvx512>::axpy>};
+    .q4_k = q4_k_row,
+    .q6_k = q6_k_row,
+    .quantize_act = quantize_act,
+    .quantize_act8 = quantize_act8,
+    .q8_0_tile = tile<WidenQ8_0>,
+    .q4_0_tile = tile<WidenQ4_0>,
+    .q4_k_tile = tile_by_dots<std::byte, q4_k_row>,
+    .q6_k_tile = tile_by_dots<std::byte, q6_k_row>,
+    .q8_0_packed = packed_tile<PackedBlocks<PackedQ8_0>>,
+    .q4_0_packed = packed_tile<PackedBlocks<PackedQ4_0>>,
+    .q8_0_packed8 = packed_tile<PackedBlocks<PackedQ8_0Act8>>,
+    .q6_k_packed = packed_tile<PackedQ6_K>,
+    .i8_packed = packed_tile<PackedBlocks<PackedI8>>,
+    .i8_columns = I8Columns<I8Avx512>::columns,
+    .gelu_mul = VecMath<VecAvx512>::gelu_mul,
+    .soft_cap = VecMath<VecAvx512>::soft_cap,
+    .exp_shifted = VecMath<VecAvx512>::exp_shifted,
+    .axpy = VecMath<VecAvx512>::axpy,
+    .dot_rows = dot_rows_of<f32_dot>,
+    .axpy_rows = axpy_rows_of<VecMath<VecAvx512>::axpy>,
+};
 
 }  // namespace grok
