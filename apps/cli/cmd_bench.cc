@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/cli/commands.h"
+#include "apps/cli/option_checks.h"
+#include "core/error.h"
 #include "engine/bench.h"
 
 namespace grok::cli {
@@ -15,13 +17,15 @@ struct BenchArgs {
 };
 
 void run(const BenchArgs& a) {
-  const Model m = load_model_for(a.model);
-  ThreadPool pool(a.model.threads);
-  BenchOptions options = a.bench;
-  options.repack = !a.model.no_repack;
-  const BenchResult r = run_bench(m, pool, options, [&](const std::string& line) {
+  const ReadyModel ready = open_model_for(a.model, /*need_tokenizer=*/false, /*read_all_first=*/true);
+  auto progress = [&](const std::string& line) {
     if (!a.json) std::fprintf(stderr, "  %s\n", line.c_str());
-  });
+  };
+  if (ready.pack.bytes)
+    progress(cat("repacked ", ready.pack.bytes >> 20, " MiB of weights for the CPU kernels in ", ready.pack_seconds,
+                 " s"));
+  ThreadPool pool(a.model.threads);
+  const BenchResult r = run_bench(ready.model, pool, a.bench, progress);
   const double bw_share = r.memory_read_gbps > 0 ? r.weight_gbps / r.memory_read_gbps : 0;
   if (a.json) {
     nlohmann::json j = {{"model", a.model.model.empty() ? "(built-in)" : a.model.model},
@@ -39,7 +43,7 @@ void run(const BenchArgs& a) {
                         {"weight_bytes_per_token", r.weight_bytes_per_token},
                         {"memory_read_gb_per_s", r.memory_read_gbps},
                         {"peak_rss_mib", r.peak_rss_mib},
-                        {"repacked_bytes", r.packed_bytes}};
+                        {"repacked_bytes", ready.pack.bytes}};
     // A batch reads more experts per step than one token does: no per-token figure.
     j["weight_gb_per_s"] = a.bench.batch == 1 ? nlohmann::json(r.weight_gbps) : nlohmann::json();
     j["weight_bandwidth_share"] = a.bench.batch == 1 ? nlohmann::json(bw_share) : nlohmann::json();
@@ -69,18 +73,18 @@ void register_bench(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure prompt and generation speed and weight bandwidth");
   add_model_options(cmd, a->model);
-  cmd->add_option("-p,--prompt-tokens", a->bench.prompt_tokens, "prompt length (pp)")->capture_default_str();
-  cmd->add_option("-n,--gen-tokens", a->bench.gen_tokens, "generated tokens (tg)")->capture_default_str();
+  cmd->add_option("-p,--prompt-tokens", a->bench.prompt_tokens, "prompt length (pp)")->capture_default_str()->check(whole_number(0));
+  cmd->add_option("-n,--gen-tokens", a->bench.gen_tokens, "generated tokens (tg)")->capture_default_str()->check(whole_number(0));
   cmd->add_option("-b,--batch", a->bench.batch,
                   "sequences generating together (one forward pass per step); tg is then their tokens/s in all")
       ->capture_default_str()
-      ->check(CLI::Range(int64_t(1), int64_t(4096)));
+      ->check(whole_number(1, 4096));
   cmd->add_option("-r,--repetitions", a->bench.repetitions, "repetitions; medians are reported")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(whole_number(1, 1000000));
   cmd->add_option_function<uint64_t>(
          "--probe-mib", [a](uint64_t mib) { a->bench.probe_bytes = mib << 20; },
          "size of the memory-bandwidth probe buffer in MiB (default 1024)")
-      ->check(CLI::Range(uint64_t(1), uint64_t(1) << 20));
+      ->check(whole_number(1, int64_t(1) << 20));
   cmd->add_flag("--json", a->json, "print the results as JSON");
   cmd->callback([a] { run(*a); });
 }

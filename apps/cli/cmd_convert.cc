@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "apps/cli/commands.h"
+#include "apps/cli/option_checks.h"
 #include "apps/cli/model_output.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
@@ -39,7 +40,7 @@ void register_convert(CLI::App& app) {
   cmd->add_option("--tokenizer", a->tokenizer,
                   "vocabulary to write: a tokenizer.model (default: one in or beside the input folder)");
   cmd->add_option("-t,--threads", a->threads, "worker threads (default: one per hardware thread)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(thread_count());
   cmd->callback([a] { run(*a); });
 }
 

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "apps/cli/commands.h"
+#include "apps/cli/option_checks.h"
 #include "core/error.h"
 
 namespace grok::cli {
@@ -67,17 +68,18 @@ void register_generate(CLI::App& app) {
   cmd->add_option("-p,--prompt", a->prompt, "the prompt text");
   cmd->add_option("-f,--file", a->prompt_file, "read the prompt from a file");
   cmd->add_option("-n,--max-tokens", a->gen.max_tokens, "most tokens to generate")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(whole_number(0));
   cmd->add_option("--temperature", a->gen.sampling.temperature, "0 is greedy")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(real_number(0, 100));
   cmd->add_option("--top-p", a->gen.sampling.top_p, "nucleus sampling mass")
-      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+      ->capture_default_str()->check(real_number(0, 1));
   cmd->add_option("--seed", a->gen.sampling.seed, "random seed; the same seed gives the same output")
-      ->capture_default_str();
+      ->capture_default_str()->check(unsigned_number());
   cmd->add_option("--stop", a->gen.stop, "stop before this text (repeatable)");
   cmd->add_flag("--bos", a->bos, "prepend the BOS token (the reference does not)");
-  cmd->add_flag("--top-probs{8}", a->gen.top_probs,
-                "print one JSON line per token: its probability and the 8 most likely tokens");
+  cmd->add_option("--top-probs", a->gen.top_probs,
+                  "print one JSON line per token: its probability and the N most likely tokens (N: 8 when not given)")
+      ->expected(0, 1)->default_str("8")->check(whole_number(1, 100));
   cmd->callback([a] { run(*a); });
 }
 

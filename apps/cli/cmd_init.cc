@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "apps/cli/commands.h"
+#include "apps/cli/option_checks.h"
 #include "apps/cli/model_output.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
@@ -99,16 +100,17 @@ void register_init(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("init", "Write a random-weight model of a named shape as GGUF");
   cmd->add_option("--preset", a->preset, "tiny, bench or grok-1")->required();
   cmd->add_option("output", a->out, "GGUF file to write")->required();
-  cmd->add_option("--layers", a->layers, "number of layers (default: the preset's)")->check(CLI::Range(1, 1024));
+  cmd->add_option("--layers", a->layers, "number of layers (default: the preset's)")->check(whole_number(1, 1024));
   cmd->add_option("--type", a->type, "f32, f16, bf16, q8_0, q4_0, q4_k or q6_k (norms and router stay f32)")
       ->capture_default_str();
-  cmd->add_option("--seed", a->seed, "random seed; the same seed gives the same weights")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "random seed; the same seed gives the same weights")
+      ->capture_default_str()->check(unsigned_number());
   cmd->add_option("--vocab-from,--tokenizer", a->vocab_from,
                   "copy the vocabulary from a GGUF, or convert a tokenizer.model (default: Grok-1's "
                   "tokenizer.model from $GROK_SHARED, ../shared, or the shared/ folder beside the repository "
                   "the executable was built in, when present)");
   cmd->add_option("-t,--threads", a->threads, "worker threads (default: one per hardware thread)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(thread_count());
   cmd->callback([a] { run(*a); });
 }
 

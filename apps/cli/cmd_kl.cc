@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "apps/cli/commands.h"
+#include "apps/cli/option_checks.h"
 #include "core/error.h"
 #include "engine/kl.h"
 
@@ -24,12 +25,12 @@ void run(const KlArgs& a) {
   std::ostringstream ss;
   ss << in.rdbuf();
   const Model base = load_model(a.base);
-  Model test = load_model_for(a.model);
-  repack_for_cpu(a.model, test);  // measure the kernels generation runs
+  // The quantised model as generation runs it (repacked kernels, activation bits).
+  const ReadyModel test = open_model_for(a.model, /*need_tokenizer=*/false);
   const Tokenizer tok = tokenizer_for(base, a.model.tokenizer);
   const std::vector<int32_t> ids = tok.encode(ss.str());
   ThreadPool pool(a.model.threads);
-  const KlResult r = compare_models(base, test, ids, a.window, pool);
+  const KlResult r = compare_models(base, test.model, ids, a.window, pool);
   std::printf("positions: %lld (windows of %lld tokens)\n", (long long)r.positions, (long long)a.window);
   std::printf("KL(base || quantised), nats: mean %.6f  median %.6f  p99 %.6f  max %.6f\n", r.kl_mean, r.kl_median,
               r.kl_p99, r.kl_max);
@@ -44,7 +45,7 @@ void register_kl(CLI::App& app) {
   add_model_options(cmd, a->model);
   cmd->add_option("--base", a->base, "the full-precision model the quantised one was made from")->required();
   cmd->add_option("-f,--file", a->text_file, "text to evaluate on")->required();
-  cmd->add_option("--window", a->window, "tokens per evaluation window")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--window", a->window, "tokens per evaluation window")->capture_default_str()->check(whole_number(1, 1 << 20));
   cmd->callback([a] { run(*a); });
 }
 

@@ -1,6 +1,7 @@
 // grok quantize: rewrite a model (GGUF or Hugging Face folder) as a GGUF of
 // another type. The work is in model/quantize_model; this parses and prints.
 #include "apps/cli/commands.h"
+#include "apps/cli/option_checks.h"
 #include "apps/cli/model_output.h"
 #include "io/atomic_file.h"
 
@@ -25,7 +26,7 @@ void register_quantize(CLI::App& app) {
       ->required();
   cmd->add_option("--tokenizer", a->tokenizer, "vocabulary to write: a tokenizer.model or a GGUF to copy it from");
   cmd->add_option("-t,--threads", a->threads, "worker threads (default: one per hardware thread)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(thread_count());
   cmd->callback([a] {
     const DType type = parse_dtype(a->type);
     check_output_path(a->out);  // before loading the model

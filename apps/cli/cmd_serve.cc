@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "apps/cli/commands.h"
+#include "apps/cli/option_checks.h"
 #include "core/error.h"
 #include "server/server.h"
 
@@ -67,37 +68,37 @@ void register_serve(CLI::App& app) {
   server::SchedulerOptions& sched = a->server.scheduler;
   server::ServiceOptions& svc = a->server.service;
   cmd->add_option("--host", http.host, "address to listen on (0.0.0.0 for every interface)")->capture_default_str();
-  cmd->add_option("--port", http.port, "port to listen on (0: any free port, printed on stderr)")->capture_default_str()->check(CLI::Range(0, 65535));
+  cmd->add_option("--port", http.port, "port to listen on (0: any free port, printed on stderr)")->capture_default_str()->check(whole_number(0, 65535));
   cmd->add_option("--api-key", http.api_key,
                   "require 'Authorization: Bearer KEY' on /v1/* (default: GROK_API_KEY, else no key)")
       ->envname("GROK_API_KEY");
   cmd->add_option("--max-batch", sched.max_batch, "sequences generated together in one forward pass")
-      ->capture_default_str()->check(CLI::Range(1, 1024));
+      ->capture_default_str()->check(whole_number(1, 1024));
   cmd->add_option("--max-queue", sched.max_queue, "sequences that may wait for a place in the batch; more get 429")
-      ->capture_default_str()->check(CLI::Range(0, 100000));
+      ->capture_default_str()->check(whole_number(0, 100000));
   cmd->add_option("--kv-budget-tokens", sched.kv_budget_tokens,
                   "KV memory over all requests, in tokens (0: max-batch x the context, at most half the free memory)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(whole_number(0));
   cmd->add_option("--kv-block-tokens", sched.kv_block_tokens, "tokens per KV memory block (the unit of prefix reuse)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(whole_number(1, 1 << 20));
   cmd->add_flag("--no-prefix-cache", a->no_prefix_cache,
                 "compute every prompt in full (by default a prompt that starts like an earlier one reuses its keys and values)");
   cmd->add_option("--max-body-bytes", http.max_body_bytes, "largest request body; larger gets 413")
-      ->capture_default_str()->check(CLI::Range(size_t(1024), size_t(1) << 30));
+      ->capture_default_str()->check(whole_number(1024, int64_t(1) << 30));
   cmd->add_option("--max-prompt-tokens", svc.max_prompt_tokens, "longest prompt accepted (default: the context)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole_number(0));
   cmd->add_option("--max-tokens-limit", svc.max_tokens_limit,
                   "largest max_tokens a request may ask for (default: the context)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole_number(0));
   cmd->add_option("--chat-template", a->chat_template,
                   "JSON file with the chat prompt format (fields system, user, assistant, generation_prompt, stop; "
                   "see README)");
   cmd->add_option("--request-timeout", a->request_timeout_seconds,
                   "seconds a request (headers and body) may take to arrive; slower ones get 408")
-      ->capture_default_str()->check(CLI::Range(0.1, 3600.0));
+      ->capture_default_str()->check(real_number(0.1, 3600));
   cmd->add_option("--shutdown-grace", a->shutdown_grace_seconds,
                   "seconds running requests get to finish after SIGTERM before they are cancelled")
-      ->capture_default_str()->check(CLI::Range(0.0, 3600.0));
+      ->capture_default_str()->check(real_number(0, 3600));
   cmd->callback([a] { run(*a); });
 }
 

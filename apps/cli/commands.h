@@ -20,21 +20,14 @@ struct ModelArgs {
   int activation_bits = 16;  // repacked Q8_0 weights' activations: 16-bit blocks, or 8 (WeightMatrix::activations8)
 };
 void add_model_options(CLI::App* cmd, ModelArgs& args);
-// Loads args.model (the built-in model when empty) with progress on stderr.
-Model load_model_for(const ModelArgs& args);
 // "[###...] WHAT: 312/770" on stderr (a redrawn bar on a terminal, a line
 // every 5 s otherwise).
 std::function<void(int64_t, int64_t)> progress_printer(const std::string& what);
-// Repacks the model's matrices for the CPU kernels (model/pack_weights.h)
-// unless --no-repack, with progress on stderr for big models.
-void repack_for_cpu(const ModelArgs& args, Model& model);
-// Loads the model and its tokenizer, printing the tokenizer's warnings on
-// stderr. Without need_tokenizer, a model with no vocabulary is accepted.
+// open_model (engine/open_model.h) for the command's options: the built-in
+// model when -m is not given; progress bars and warnings on stderr. Without
+// need_tokenizer, a model with no vocabulary is accepted.
+ReadyModel open_model_for(const ModelArgs& args, bool need_tokenizer = true, bool read_all_first = false);
 std::unique_ptr<Engine> open_engine(const ModelArgs& args, bool need_tokenizer = true);
-
-// The built-in smoke-test model, with its vocabulary's byte and control
-// tokens quieted so its (random) text is printable.
-Model builtin_default_model();
 
 // "1,2,3" or "[1, 2, 3]" -> ids; throws grok::Error naming the bad item.
 std::vector<int32_t> parse_id_list(const std::string& text);

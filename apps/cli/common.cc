@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/cli/commands.h"
+#include "apps/cli/option_checks.h"
 #include "core/error.h"
 
 namespace grok::cli {
@@ -16,7 +17,7 @@ void add_model_options(CLI::App* cmd, ModelArgs& args) {
   cmd->add_option("--tokenizer", args.tokenizer,
                   "SentencePiece tokenizer.model to use instead of the model's own vocabulary");
   cmd->add_option("-t,--threads", args.threads, "worker threads (default: one per hardware thread)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(thread_count());
   cmd->add_option("--int8-rounding", args.int8_rounding,
                   "int8 weights (ckpt-0, int8 GGUF): 'exact' uses int8·scale as it is (default), 'bf16' rounds "
                   "each weight to bf16 first, as xAI's reference does")
@@ -49,56 +50,35 @@ std::function<void(int64_t, int64_t)> progress_printer(const std::string& what) 
   };
 }
 
-Model load_model_for(const ModelArgs& args) {
-  Model m;
-  if (args.model.empty()) {
-    m = builtin_default_model();
-  } else {
-    LoadOptions options;
-    options.int8_round_to_bf16 = args.int8_rounding == "bf16";
-    options.progress = progress_printer("checking checkpoint files");
-    m = load_model(args.model, options);
-  }
-  set_q8_0_activations8(m.weights, args.activation_bits == 8);
-  return m;
-}
-
-Model builtin_default_model() {
-  const Tokenizer tok = Tokenizer::builtin();
-  std::vector<int32_t> quiet;
-  for (int32_t id = 0; id < tok.vocab_size(); ++id)
-    if (tok.is_byte(id) || tok.is_control(id)) quiet.push_back(id);
-  return builtin_model(tok.vocab_size(), 1234, quiet);
-}
-
-std::unique_ptr<Engine> open_engine(const ModelArgs& args, bool need_tokenizer) {
-  Model model = load_model_for(args);
-  std::optional<Tokenizer> tok =
-      need_tokenizer ? std::optional<Tokenizer>(tokenizer_for(model, args.tokenizer)) : find_tokenizer(model, args.tokenizer);
-  if (tok)
-    for (const std::string& w : tok->warnings()) std::fprintf(stderr, "grok: warning: %s\n", w.c_str());
-  repack_for_cpu(args, model);
-  return std::make_unique<Engine>(std::move(model), std::move(tok), args.threads, /*repack=*/false);
-}
-
-void repack_for_cpu(const ModelArgs& args, Model& model) {
-  if (args.no_repack) return;
-  const auto start = std::chrono::steady_clock::now();
-  ThreadPool pool(args.threads);
-  const auto printer = progress_printer("repacking weights for the CPU kernels (MiB)");
+ReadyModel open_model_for(const ModelArgs& args, bool need_tokenizer, bool read_all_first) {
+  OpenOptions o;
+  o.tokenizer = args.tokenizer;
+  o.need_tokenizer = need_tokenizer;
+  o.int8_round_to_bf16 = args.int8_rounding == "bf16";
+  o.repack = !args.no_repack;
+  o.activations8 = args.activation_bits == 8;
+  o.read_all_first = read_all_first;
+  o.threads = args.threads;
+  o.load_progress = progress_printer("checking checkpoint files");
   uint64_t shown = 0;
-  const PackReport pack = pack_weights(model, pool, [&](uint64_t done, uint64_t total) {
+  o.pack_progress = [&shown, printer = progress_printer("repacking weights for the CPU kernels (MiB)")](
+                        uint64_t done, uint64_t total) {
     // Only models big enough to take a while get a progress bar.
     if (total >= (uint64_t(1) << 30) && (done == total || done - shown >= (uint64_t(64) << 20))) {
       shown = done;
       printer(int64_t(done >> 20), int64_t(total >> 20));
     }
-  });
-  if (pack.skipped && std::string_view(pack.skipped).find("memory") != std::string_view::npos)
-    std::fprintf(stderr, "grok: note: %s\n", pack.skipped);
-  if (pack.bytes >= (uint64_t(1) << 30))
-    std::fprintf(stderr, "grok: repacked %.1f GiB of weights in %.1f s\n", double(pack.bytes) / double(uint64_t(1) << 30),
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  };
+  o.warn = [](const std::string& w) { std::fprintf(stderr, "grok: warning: %s\n", w.c_str()); };
+  ReadyModel r = open_model(args.model, o);
+  if (r.pack.bytes >= (uint64_t(1) << 30))
+    std::fprintf(stderr, "grok: repacked %.1f GiB of weights in %.1f s\n", double(r.pack.bytes) / double(uint64_t(1) << 30),
+                 r.pack_seconds);
+  return r;
+}
+
+std::unique_ptr<Engine> open_engine(const ModelArgs& args, bool need_tokenizer) {
+  return std::make_unique<Engine>(open_model_for(args, need_tokenizer), args.threads);
 }
 
 std::vector<int32_t> parse_id_list(const std::string& text) {

@@ -1,12 +1,45 @@
 // grok: run Grok-architecture models. `grok <command> --help` for each command.
+#include <algorithm>
 #include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "apps/cli/commands.h"
 #include "core/error.h"
+#include "kernels/cpu/isa.h"
+
+#ifndef GROK_VERSION
+#define GROK_VERSION "unknown"
+#endif
+
+namespace {
+
+std::vector<std::string> command_names(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) names.push_back(sub->get_name());
+  return names;
+}
+
+std::string command_list(const CLI::App& app) {
+  std::string list;
+  for (const std::string& name : command_names(app)) list += (list.empty() ? "" : ", ") + name;
+  return list;
+}
+
+// One line for any refusal, as for every other error; exit status 1.
+int refuse(const std::string& what) {
+  std::fprintf(stderr, "grok: error: %s\n", what.c_str());
+  return 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"grok: run Grok-1 and other models of its architecture on the CPU"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("grok ") + GROK_VERSION + " (kernels: " +
+                                        std::string(grok::isa_name(grok::active_isa())) + ")");
   grok::cli::register_generate(app);
   grok::cli::register_logits(app);
   grok::cli::register_tokenize(app);
@@ -17,19 +50,31 @@ int main(int argc, char** argv) {
   grok::cli::register_convert(app);
   grok::cli::register_init(app);
   grok::cli::register_serve(app);
+
+  // CLI11 would call an unknown word "an unexpected argument" after asking
+  // for "a subcommand": say which word and what the commands are.
+  if (argc < 2) return refuse("give a command: " + command_list(app) + " (grok --help says what each does)");
+  const std::string_view first = argv[1];
+  const std::vector<std::string> names = command_names(app);
+  if (!first.starts_with('-') && std::find(names.begin(), names.end(), first) == names.end())
+    return refuse("unknown command '" + std::string(first) + "'; the commands are " + command_list(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::string where = "grok";
+    for (const CLI::App* sub : app.get_subcommands()) where += " " + sub->get_name();
+    std::string what = e.what();
+    // CLI11's "-n: 1 required INT:0 or more missing" means the value was left out.
+    if (e.get_name() == "ArgumentMismatch" && what.ends_with(" missing"))
+      what = what.substr(0, what.find(':')) + " needs a value";
+    return refuse(what + " (" + where + " --help lists the options)");
   } catch (const grok::Error& e) {
-    std::fprintf(stderr, "grok: error: %s\n", e.what());
-    return 1;
+    return refuse(e.what());
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "grok: error: out of memory\n");
-    return 1;
+    return refuse("out of memory");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "grok: error: %s\n", e.what());
-    return 1;
+    return refuse(e.what());
   }
   return 0;
 }

@@ -10,7 +10,6 @@
 
 #include "core/error.h"
 #include "kernels/cpu/isa.h"
-#include "model/pack_weights.h"
 #include "model/transformer.h"
 
 namespace grok {
@@ -28,15 +27,6 @@ uint64_t matrix_bytes(const WeightMatrix& w) {
   // An int8 matrix is stored [cols][rows] and reads its bf16 scales too.
   if (w.dtype == DType::I8) return uint64_t(w.cols) * w.row_bytes + uint64_t(w.scale_blocks * w.rows) * 2;
   return uint64_t(w.rows) * w.row_bytes;
-}
-
-// Touches every page of the model's tensors once, so the first timed pass
-// does not pay for reading the file from disk.
-uint64_t pre_read(const TensorStore& store) {
-  uint64_t sum = 0;
-  for (const TensorInfo& t : store.tensors())
-    for (uint64_t off = 0; off < t.nbytes; off += 4096) sum += uint8_t(t.data[off]);
-  return sum;
 }
 
 }  // namespace
@@ -81,9 +71,9 @@ double measure_read_bandwidth(ThreadPool& pool, uint64_t bytes, int repetitions)
   return median(gbps);
 }
 
-BenchResult run_bench(const Model& model, ThreadPool& pool, const BenchOptions& opt,
+BenchResult run_bench(const Model& m, ThreadPool& pool, const BenchOptions& opt,
                       const std::function<void(const std::string&)>& progress) {
-  const GrokConfig& c = model.config;
+  const GrokConfig& c = m.config;
   if (opt.prompt_tokens < 0 || opt.gen_tokens < 0 || opt.repetitions < 1 || opt.batch < 1)
     fail("bench: invalid sizes");
   if (std::max(opt.prompt_tokens, opt.gen_tokens) > c.context_length)
@@ -91,16 +81,6 @@ BenchResult run_bench(const Model& model, ThreadPool& pool, const BenchOptions& 
          c.context_length);
   BenchResult r;
   r.isa = std::string(isa_name(active_isa()));
-  volatile uint64_t sink = pre_read(*model.store);
-  (void)sink;
-  Model m = model;  // shares the weights; only the matrix views are copied
-  if (opt.repack) {
-    const auto t0 = Clock::now();
-    r.packed_bytes = pack_weights(m, pool).bytes;
-    if (r.packed_bytes)
-      progress(cat("repacked ", r.packed_bytes >> 20, " MiB of weights for the CPU kernels in ",
-                   std::chrono::duration<double>(Clock::now() - t0).count(), " s"));
-  }
 
   std::mt19937 rng(uint32_t(opt.seed));
   auto random_tokens = [&](int64_t n) {

@@ -20,7 +20,6 @@ struct BenchOptions {
   int repetitions = 5;
   uint64_t seed = 1;
   uint64_t probe_bytes = uint64_t(1) << 30;  // memory-bandwidth probe buffer (far above cache sizes)
-  bool repack = true;  // as Engine does (model/pack_weights.h)
 };
 
 struct BenchResult {
@@ -31,7 +30,6 @@ struct BenchResult {
   double memory_read_gbps = 0;          // measured on this machine, same threads
   double peak_rss_mib = 0;
   std::string isa;
-  uint64_t packed_bytes = 0;  // weights repacked for the CPU kernels
 };
 
 // Bytes of weights a single decoded token reads: attention, router and norms
@@ -43,7 +41,8 @@ uint64_t weight_bytes_per_token(const Model& m);
 // and returns the median read bandwidth in GB/s.
 double measure_read_bandwidth(ThreadPool& pool, uint64_t bytes = uint64_t(1) << 30, int repetitions = 5);
 
-// `progress` gets one line per finished measurement.
+// `m` comes from open_model, read once and repacked (OpenOptions::read_all_first)
+// as generation runs it. `progress` gets one line per finished measurement.
 BenchResult run_bench(const Model& m, ThreadPool& pool, const BenchOptions& opt,
                       const std::function<void(const std::string&)>& progress);
 

@@ -41,10 +41,12 @@ Tokenizer tokenizer_for(const Model& model, const std::string& override_path) {
   return std::move(*tok);
 }
 
-Engine::Engine(Model model, std::optional<Tokenizer> tokenizer, int threads, bool repack)
-    : model_(std::move(model)), tokenizer_(std::move(tokenizer)), pool_(threads), transformer_(model_) {
-  if (repack) pack_report_ = pack_weights(model_, pool_);  // the transformer holds references: it sees the packed matrices
-}
+Engine::Engine(ReadyModel ready, int threads)
+    : model_(std::move(ready.model)),
+      tokenizer_(std::move(ready.tokenizer)),
+      pool_(threads),
+      transformer_(model_),
+      pack_report_(ready.pack) {}
 
 const Tokenizer& Engine::tokenizer() const {
   if (!tokenizer_)

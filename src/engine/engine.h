@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "engine/open_model.h"
 #include "model/model.h"
 #include "model/pack_weights.h"
 #include "model/transformer.h"
@@ -64,10 +65,9 @@ struct GenerateResult {
 
 class Engine {
  public:
-  // Without a tokenizer the engine works on token ids only.
-  // `repack`: copy Q8_0, Q4_0, Q6_K and int8 matrices into the CPU kernels' faster layout
-  // (model/pack_weights.h); off, every weight is used in place from the file.
-  Engine(Model model, std::optional<Tokenizer> tokenizer, int threads, bool repack = true);
+  // A model from open_model / make_ready (engine/open_model.h). Without a
+  // tokenizer the engine works on token ids only.
+  Engine(ReadyModel ready, int threads);
 
   const Model& model() const { return model_; }
   // Throws grok::Error when the engine has no tokenizer.
@@ -83,7 +83,7 @@ class Engine {
   std::vector<float> logits(std::span<const int32_t> ids, bool all_positions);
 
   void set_observer(TensorObserver obs) { transformer_.set_observer(std::move(obs)); }
-  // What the constructor repacked for the CPU kernels (model/pack_weights.h).
+  // What open_model repacked for the CPU kernels (model/pack_weights.h).
   const PackReport& pack_report() const { return pack_report_; }
 
  private:

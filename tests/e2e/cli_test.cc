@@ -100,6 +100,26 @@ TEST(Cli, TopProbsPrintsOneJsonLinePerToken) {
   EXPECT_NE(r.out.find("\"top\": [["), std::string::npos) << r.out;
 }
 
+TEST(Cli, TopProbsTakesACountAsItsOwnWordOrAfterEquals) {
+  for (const std::string form : {"--top-probs 3", "--top-probs=3"}) {
+    const Result r = grok("generate -p 'Hi' -n 2 --temperature 0 " + form);
+    ASSERT_EQ(r.code, 0) << form << ": " << r.err;
+    const std::string first = r.out.substr(0, r.out.find('\n'));
+    const auto top = nlohmann::json::parse(first)["top"];
+    EXPECT_EQ(top.size(), 3u) << form << ": " << first;
+  }
+}
+
+TEST(Cli, VersionAndHelpExitZero) {
+  const Result v = grok("--version");
+  EXPECT_EQ(v.code, 0) << v.err;
+  EXPECT_EQ(v.out.rfind("grok ", 0), 0u) << v.out;
+  EXPECT_NE(v.out.find("kernels:"), std::string::npos) << v.out;
+  const Result h = grok("generate --help");
+  EXPECT_EQ(h.code, 0) << h.err;
+  EXPECT_NE(h.out.find("--max-tokens"), std::string::npos) << h.out;
+}
+
 TEST(Cli, TokenizeDetokenizeRoundTrip) {
   const Result ids = grok("tokenize -p 'Hello, world'");
   ASSERT_EQ(ids.code, 0) << ids.err;
@@ -230,6 +250,27 @@ TEST(CliErrors, InvalidHuggingFaceConfig) {
   expect_clear_error(grok("logits -m " + dir + " --tokens 1 -o x.npy"), {"config.json", "invalid JSON"});
   std::ofstream(dir + "/config.json") << R"({"hidden_size": "big", "vocab_size": 10})";
   expect_clear_error(grok("logits -m " + dir + " --tokens 1 -o x.npy"), {"config.json", "hidden_size"});
+}
+
+// Every refusal of the command line is one line naming the option and what
+// to give instead, and exit 1 (CLI11's own exit codes are 105-114).
+TEST(CliErrors, BadOptionValuesAndCommands) {
+  const Result negative = grok("generate -n -5");
+  expect_clear_error(negative, {"--max-tokens", "-5 is below 0"});
+  EXPECT_LT(negative.err.size(), 200u) << negative.err;  // not the 309-digit double range
+  expect_clear_error(grok("generate -n 99999999999999999999999"), {"--max-tokens", "is above"});
+  expect_clear_error(grok("generate --temperature abc"), {"--temperature", "'abc' is not a number"});
+  expect_clear_error(grok("generate --top-p 1.5"), {"--top-p", "out of range", "0 to 1"});
+  expect_clear_error(grok("generate --seed -1"), {"--seed", "'-1'"});
+  expect_clear_error(grok("generate -t 1000000"), {"--threads", "1000000 threads", "hardware threads"});
+  expect_clear_error(grok("generate -t abc"), {"--threads", "'abc'"});
+  expect_clear_error(grok("init --preset tiny x.gguf --seed -3"), {"--seed", "'-3'"});
+  expect_clear_error(grok("serve --port 70000"), {"--port", "70000 is above 65535"});
+  expect_clear_error(grok("bench -r 0"), {"--repetitions", "0 is below 1"});
+  expect_clear_error(grok("generate -n"), {"--max-tokens needs a value"});
+  expect_clear_error(grok("generate --bogus"), {"--bogus", "grok generate --help"});
+  expect_clear_error(grok("frobnicate -p hi"), {"unknown command 'frobnicate'", "generate", "serve"});
+  expect_clear_error(grok(""), {"give a command", "generate"});
 }
 
 TEST(CliErrors, TokenOutOfRangeAndOverLongRequest) {

@@ -6,11 +6,7 @@
 
 namespace grok::test {
 
-Engine builtin_engine() {
-  Tokenizer tok = Tokenizer::builtin();
-  const int64_t vocab = tok.vocab_size();
-  return Engine(builtin_model(vocab, 77), std::move(tok), 2);
-}
+Engine builtin_engine() { return Engine(make_ready(builtin_model(Tokenizer::builtin().vocab_size(), 77)), 2); }
 
 ServerHarness::ServerHarness(server::ServerOptions options) : engine_(builtin_engine()) {
   options.http.host = "127.0.0.1";

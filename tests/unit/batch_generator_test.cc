@@ -14,11 +14,7 @@
 namespace grok {
 namespace {
 
-Engine builtin_engine() {
-  Tokenizer tok = Tokenizer::builtin();
-  const int64_t vocab = tok.vocab_size();
-  return Engine(builtin_model(vocab, 77), std::move(tok), 2);
-}
+Engine builtin_engine() { return Engine(make_ready(builtin_model(Tokenizer::builtin().vocab_size(), 77)), 2); }
 
 GenerateOptions options(float temperature, uint64_t seed, int64_t max_tokens) {
   GenerateOptions o;
@@ -346,10 +342,9 @@ TEST(BatchGeneratorMemory, PrefixReuseIsOffWhereATokensResultDependsOnItsBatch) 
   // Checkpoint int8 on the row kernel splits the work differently for up to
   // 4 tokens: reused blocks could differ from recomputed ones there. Only
   // the matrix's kind is looked at (nothing runs), so marking one suffices.
-  Tokenizer tok = Tokenizer::builtin();
-  Model m = builtin_model(tok.vocab_size(), 77);
+  Model m = builtin_model(Tokenizer::builtin().vocab_size(), 77);
   m.weights.layers[1].experts[0].v.dtype = DType::I8;
-  Engine engine(std::move(m), std::move(tok), 2, /*repack=*/false);
+  Engine engine(make_ready(std::move(m), {.repack = false}), 2);
   BatchGenerator batch(engine, batch_options(2, 0, 16, true));
   EXPECT_FALSE(batch.prefix_cache_enabled());
   EXPECT_EQ(batch.kv_stats().blocks_cached, 0);

@@ -29,8 +29,8 @@ namespace {
 
 const std::vector<int32_t> kIds = {1, 5, 17, 300, 1000, 42, 7, 99, 3, 250, 11, 64};
 
-std::vector<float> logits_of(Model m, std::map<std::string, double>* l_out_rms = nullptr) {
-  Engine e(std::move(m), std::nullopt, 2);
+std::vector<float> logits_of(Model m, std::map<std::string, double>* l_out_rms = nullptr, bool activations8 = false) {
+  Engine e(make_ready(std::move(m), {.need_tokenizer = false, .activations8 = activations8}), 2);
   if (l_out_rms)
     e.set_observer([&](const std::string& name, const float* x, int64_t rows, int64_t cols) {
       if (name.rfind("l_out", 0) != 0) return;
@@ -254,9 +254,7 @@ TEST(Quantize, EveryTypeKeepsLogitsClose) {
       // --activation-bits 8: coarser (logit error 0.036 measured here,
       // against 0.030 with 16 bits); where the kernel exists it must be
       // what ran.
-      Model m8 = load_model(out);
-      set_q8_0_activations8(m8.weights, true);
-      const std::vector<float> l8 = logits_of(m8);
+      const std::vector<float> l8 = logits_of(load_model(out), nullptr, /*activations8=*/true);
       const double err8 = relative_error(ref, l8);
       std::printf("Q8_0 with 8-bit activations: logit error %.4f\n", err8);
       EXPECT_LT(err8, 0.055);
