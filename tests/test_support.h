@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <string>
 
 namespace grok::test {
@@ -20,6 +21,13 @@ struct CliResult {
   std::string out, err;
 };
 CliResult run_grok(const std::string& args);
+
+// A file's bytes ("" when it cannot be read).
+std::string slurp(const std::string& path);
+
+// A refusal as the CLI gives it: exactly one line on stderr, starting
+// "grok: error: ", holding every needle; exit code 1.
+void expect_clear_error(const CliResult& r, std::initializer_list<std::string> needles);
 
 // Expects f() to throw a one-line grok::Error containing `needle`.
 void expect_error(const std::function<void()>& f, const std::string& needle);

@@ -12,6 +12,7 @@
 
 #include "io/gguf_writer.h"
 #include "io/npy.h"
+#include "model/grok_gguf.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "test_support.h"
@@ -20,11 +21,6 @@ namespace grok {
 namespace {
 
 using Result = test::CliResult;
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 Result grok(const std::string& args) { return test::run_grok(args); }
 
@@ -38,14 +34,8 @@ struct TinyGguf {
 };
 
 void set_tiny_metadata(GgufWriter& w, const Model& m, const std::string& arch) {
+  set_grok_metadata(w, m.config, "tiny", DType::F32);
   w.set_string("general.architecture", arch);
-  w.set_u32("grok.block_count", uint32_t(m.config.n_layers));
-  w.set_u32("grok.embedding_length", uint32_t(m.config.dim));
-  w.set_u32("grok.feed_forward_length", uint32_t(m.config.ffn_dim));
-  w.set_u32("grok.attention.head_count", uint32_t(m.config.n_heads));
-  w.set_u32("grok.attention.head_count_kv", uint32_t(m.config.n_kv_heads));
-  w.set_u32("grok.expert_count", uint32_t(m.config.n_experts));
-  w.set_u32("grok.expert_used_count", uint32_t(m.config.n_experts_used));
   w.set_u32("grok.context_length", 64);
   w.set_f32("grok.attention.output_scale", 0.25f);
 }
@@ -70,13 +60,8 @@ std::string write_tiny_gguf(const std::string& name, const TinyGguf& spec = {}) 
   return path;
 }
 
-// One line, starting "grok: error:", containing every `needle`; exit code 1.
-void expect_clear_error(const Result& r, std::initializer_list<std::string> needles) {
-  EXPECT_EQ(r.code, 1) << r.err;
-  EXPECT_EQ(r.err.rfind("grok: error: ", 0), 0u) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  for (const auto& n : needles) EXPECT_NE(r.err.find(n), std::string::npos) << "'" << n << "' not in: " << r.err;
-}
+using test::expect_clear_error;
+using test::slurp;
 
 TEST(Cli, BuiltInDefaultGeneratesAndReportsSpeed) {
   const Result r = grok("generate -p 'Hello' -n 12");

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "io/gguf_writer.h"
+#include "model/grok_gguf.h"
 #include "model/model.h"
 #include "test_support.h"
 
@@ -20,11 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using test::CliResult;
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 void spit(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(bytes.size()));
@@ -37,14 +33,6 @@ std::string fresh_dir(const std::string& name) {
   return d;
 }
 
-// Exactly one line, "grok: error: ...", holding every needle; exit code 1.
-void expect_one_line_error(const CliResult& r, std::initializer_list<std::string> needles) {
-  EXPECT_EQ(r.code, 1) << r.err;
-  EXPECT_EQ(r.err.rfind("grok: error: ", 0), 0u) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  for (const auto& n : needles) EXPECT_NE(r.err.find(n), std::string::npos) << "'" << n << "' not in: " << r.err;
-}
-
 // The -m forms of every command that loads a model share load_model; logits
 // with token ids needs no vocabulary.
 CliResult logits(const std::string& model) {
@@ -54,14 +42,7 @@ CliResult logits(const std::string& model) {
 std::string tiny_gguf(const std::string& path) {
   const Model m = builtin_model(300);
   GgufWriter w;
-  w.set_string("general.architecture", "grok");
-  w.set_u32("grok.block_count", uint32_t(m.config.n_layers));
-  w.set_u32("grok.embedding_length", uint32_t(m.config.dim));
-  w.set_u32("grok.feed_forward_length", uint32_t(m.config.ffn_dim));
-  w.set_u32("grok.attention.head_count", uint32_t(m.config.n_heads));
-  w.set_u32("grok.attention.head_count_kv", uint32_t(m.config.n_kv_heads));
-  w.set_u32("grok.expert_count", uint32_t(m.config.n_experts));
-  w.set_u32("grok.expert_used_count", uint32_t(m.config.n_experts_used));
+  set_grok_metadata(w, m.config, "tiny", DType::F32);
   for (const TensorInfo& t : m.store->tensors())
     w.add_tensor(t.name, t.dtype, t.shape, std::vector<std::byte>(t.data, t.data + t.nbytes));
   w.write(path);
@@ -74,7 +55,7 @@ const char* const kExpected[] = {"not a model folder", "expected a GGUF file",
 void expect_not_a_model_folder(const std::string& dir, const std::string& found) {
   SCOPED_TRACE(dir);
   const CliResult r = logits(dir);
-  expect_one_line_error(r, {dir + ": not a model folder", found});
+  test::expect_clear_error(r, {dir + ": not a model folder", found});
   for (const char* e : kExpected) EXPECT_NE(r.err.find(e), std::string::npos) << "'" << e << "' not in: " << r.err;
 }
 
@@ -111,10 +92,10 @@ TEST(CliLoadErrors, FolderThatIsNotAModelSaysWhatItHolds) {
 
 TEST(CliLoadErrors, MissingPathAndNonGgufFile) {
   const std::string missing = test::temp_dir() + "/no-such-model";
-  expect_one_line_error(logits(missing), {missing + ": no such file or directory"});
+  test::expect_clear_error(logits(missing), {missing + ": no such file or directory"});
   const std::string text = test::temp_dir() + "/notes.gguf";
   spit(text, "just some notes\n");
-  expect_one_line_error(logits(text), {text + ": not a GGUF file (bad magic 'just')"});
+  test::expect_clear_error(logits(text), {text + ": not a GGUF file (bad magic 'just')"});
 }
 
 // grok-1/ as downloaded holds ckpt-0/ and tokenizer.model: -m grok-1 loads
@@ -138,7 +119,7 @@ TEST(CliLoadErrors, ReleaseFolderLoadsItsCkpt0WithANote) {
                             "/ckpt-0"),
             std::string::npos)
       << parent.err;
-  EXPECT_EQ(slurp(a), slurp(b));
+  EXPECT_EQ(test::slurp(a), test::slurp(b));
 }
 
 TEST(CliLoadErrors, TokenizerThatIsNotASentencePieceModel) {
@@ -159,10 +140,10 @@ TEST(CliLoadErrors, TokenizerThatIsNotASentencePieceModel) {
   };
   for (const auto& [path, needle] : cases) {
     SCOPED_TRACE(path);
-    expect_one_line_error(test::run_grok("tokenize --tokenizer " + path + " -p hi"), {needle});
+    test::expect_clear_error(test::run_grok("tokenize --tokenizer " + path + " -p hi"), {needle});
     // With a model too: the override is read the same way.
-    expect_one_line_error(test::run_grok("tokenize -m " + gguf + " --tokenizer " + path + " -p hi"), {needle});
-    expect_one_line_error(test::run_grok("generate --tokenizer " + path + " -p hi -n 1"), {needle});
+    test::expect_clear_error(test::run_grok("tokenize -m " + gguf + " --tokenizer " + path + " -p hi"), {needle});
+    test::expect_clear_error(test::run_grok("generate --tokenizer " + path + " -p hi -n 1"), {needle});
   }
 }
 
@@ -192,7 +173,7 @@ size_t field_start(const std::string& b, uint32_t field) {
 
 TEST(CliLoadErrors, TruncatedTokenizerModel) {
   GROK_REQUIRE_SHARED(model, "grok-1/tokenizer.model");
-  const std::string bytes = slurp(model);
+  const std::string bytes = test::slurp(model);
   const size_t trainer = field_start(bytes, 2), normalizer = field_start(bytes, 3);
   ASSERT_NE(trainer, std::string::npos);
   ASSERT_NE(normalizer, std::string::npos);
@@ -210,7 +191,7 @@ TEST(CliLoadErrors, TruncatedTokenizerModel) {
   for (const auto& [cut, why] : cuts) {
     SCOPED_TRACE(cut);
     spit(cut_path, bytes.substr(0, cut));
-    expect_one_line_error(test::run_grok("tokenize --tokenizer " + cut_path + " -p hi"),
+    test::expect_clear_error(test::run_grok("tokenize --tokenizer " + cut_path + " -p hi"),
                           {cut_path + ": not a SentencePiece tokenizer.model (" + why});
   }
   const CliResult whole = test::run_grok("tokenize --tokenizer " + model + " -p 'a<|separator|>b'");
