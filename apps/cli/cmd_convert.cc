@@ -18,9 +18,7 @@ struct ConvertArgs {
 
 void run(const ConvertArgs& a) {
   check_output_path(a.out);  // before checking hundreds of GB of checkpoint
-  LoadOptions options;
-  options.progress = progress_printer("checking checkpoint files");
-  const Model m = load_model(a.in, options);
+  const Model m = load_model(a.in, load_options());
   // int8 keeps the release's weights bit for bit; elsewhere bf16 loses nothing of an HF folder's usual dtype.
   const std::string type_name = !a.type.empty() ? a.type : m.format == "checkpoint" ? "int8" : "bf16";
   write_model_gguf(m, a.in, a.out, parse_dtype(type_name, true), a.tokenizer, a.threads);

@@ -19,7 +19,7 @@ std::string human_bytes(double b) {
 }
 
 void run(const std::string& path, bool show_tensors) {
-  const Model m = path.empty() ? builtin_default_model() : load_model(path, {.progress = progress_printer("checking checkpoint files")});
+  const Model m = path.empty() ? builtin_default_model() : load_model(path, load_options());
   std::printf("model: %s\nformat: %s\narchitecture: grok\n", path.empty() ? "(built-in)" : path.c_str(),
               m.format.c_str());
   std::printf("%s", m.config.describe().c_str());

@@ -24,7 +24,7 @@ void run(const KlArgs& a) {
   if (!in) fail(a.text_file, ": cannot open the text file");
   std::ostringstream ss;
   ss << in.rdbuf();
-  const Model base = load_model(a.base);
+  const Model base = load_model(a.base, load_options());
   // The quantised model as generation runs it (repacked kernels, activation bits).
   const ReadyModel test = open_model_for(a.model, /*need_tokenizer=*/false);
   const Tokenizer tok = tokenizer_for(base, a.model.tokenizer);

@@ -30,7 +30,7 @@ void register_quantize(CLI::App& app) {
   cmd->callback([a] {
     const DType type = parse_dtype(a->type);
     check_output_path(a->out);  // before loading the model
-    write_model_gguf(load_model(a->in), a->in, a->out, type, a->tokenizer, a->threads);
+    write_model_gguf(load_model(a->in, load_options()), a->in, a->out, type, a->tokenizer, a->threads);
   });
 }
 

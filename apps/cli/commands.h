@@ -23,6 +23,9 @@ void add_model_options(CLI::App* cmd, ModelArgs& args);
 // "[###...] WHAT: 312/770" on stderr (a redrawn bar on a terminal, a line
 // every 5 s otherwise).
 std::function<void(int64_t, int64_t)> progress_printer(const std::string& what);
+// Loading as every command does it: progress of a checkpoint's files and
+// notes on stderr; int8 weights rounded "exact" or "bf16" (--int8-rounding).
+LoadOptions load_options(const std::string& int8_rounding = "exact");
 // open_model (engine/open_model.h) for the command's options: the built-in
 // model when -m is not given; progress bars and warnings on stderr. Without
 // need_tokenizer, a model with no vocabulary is accepted.

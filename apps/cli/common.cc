@@ -50,16 +50,23 @@ std::function<void(int64_t, int64_t)> progress_printer(const std::string& what) 
   };
 }
 
+LoadOptions load_options(const std::string& int8_rounding) {
+  LoadOptions o;
+  o.int8_round_to_bf16 = int8_rounding == "bf16";
+  o.progress = progress_printer("checking checkpoint files");
+  o.note = [](const std::string& note) { std::fprintf(stderr, "grok: note: %s\n", note.c_str()); };
+  return o;
+}
+
 ReadyModel open_model_for(const ModelArgs& args, bool need_tokenizer, bool read_all_first) {
   OpenOptions o;
+  o.load = load_options(args.int8_rounding);
   o.tokenizer = args.tokenizer;
   o.need_tokenizer = need_tokenizer;
-  o.int8_round_to_bf16 = args.int8_rounding == "bf16";
   o.repack = !args.no_repack;
   o.activations8 = args.activation_bits == 8;
   o.read_all_first = read_all_first;
   o.threads = args.threads;
-  o.load_progress = progress_printer("checking checkpoint files");
   uint64_t shown = 0;
   o.pack_progress = [&shown, printer = progress_printer("repacking weights for the CPU kernels (MiB)")](
                         uint64_t done, uint64_t total) {

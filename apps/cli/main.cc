@@ -38,8 +38,11 @@ int refuse(const std::string& what) {
 int main(int argc, char** argv) {
   CLI::App app{"grok: run Grok-1 and other models of its architecture on the CPU"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("grok ") + GROK_VERSION + " (kernels: " +
-                                        std::string(grok::isa_name(grok::active_isa())) + ")");
+  // Asked only for --version: choosing the kernels may refuse a bad GROK_ISA,
+  // which must be the one-line error below, not an uncaught exception.
+  app.set_version_flag("--version", [] {
+    return std::string("grok ") + GROK_VERSION + " (kernels: " + std::string(grok::isa_name(grok::active_isa())) + ")";
+  });
   grok::cli::register_generate(app);
   grok::cli::register_logits(app);
   grok::cli::register_tokenize(app);

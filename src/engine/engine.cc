@@ -45,8 +45,7 @@ Engine::Engine(ReadyModel ready, int threads)
     : model_(std::move(ready.model)),
       tokenizer_(std::move(ready.tokenizer)),
       pool_(threads),
-      transformer_(model_),
-      pack_report_(ready.pack) {}
+      transformer_(model_) {}
 
 const Tokenizer& Engine::tokenizer() const {
   if (!tokenizer_)

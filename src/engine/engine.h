@@ -83,15 +83,12 @@ class Engine {
   std::vector<float> logits(std::span<const int32_t> ids, bool all_positions);
 
   void set_observer(TensorObserver obs) { transformer_.set_observer(std::move(obs)); }
-  // What open_model repacked for the CPU kernels (model/pack_weights.h).
-  const PackReport& pack_report() const { return pack_report_; }
 
  private:
   Model model_;
   std::optional<Tokenizer> tokenizer_;
   ThreadPool pool_;
   Transformer transformer_;
-  PackReport pack_report_;
 };
 
 }  // namespace grok

@@ -29,10 +29,7 @@ Model builtin_default_model() {
 
 ReadyModel open_model(const std::string& path, const OpenOptions& options) {
   if (path.empty()) return make_ready(builtin_default_model(), options);
-  LoadOptions load;
-  load.int8_round_to_bf16 = options.int8_round_to_bf16;
-  load.progress = options.load_progress;
-  return make_ready(load_model(path, load), options);
+  return make_ready(load_model(path, options.load), options);
 }
 
 ReadyModel make_ready(Model model, const OpenOptions& options) {

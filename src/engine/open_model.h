@@ -16,15 +16,13 @@
 namespace grok {
 
 struct OpenOptions {
+  LoadOptions load{};           // int8 rounding, load progress and notes (model/model.h)
   std::string tokenizer{};      // a tokenizer.model overriding the model's own vocabulary
   bool need_tokenizer = true;   // a model without a vocabulary is an error (else: token ids only)
-  bool int8_round_to_bf16 = false;  // int8 weights as the reference rounds them (LoadOptions)
   bool repack = true;           // copy Q8_0, Q4_0, Q6_K and int8 matrices into the kernels' layout
   bool activations8 = false;    // repacked Q8_0 times 8-bit activations (WeightMatrix::activations8)
   bool read_all_first = false;  // touch every page before repacking, so timed work never waits on disk
   int threads = 0;              // for repacking; 0: one per hardware thread
-  // Checkpoint files mapped and checked so far, of total.
-  std::function<void(int64_t done, int64_t total)> load_progress{};
   // Bytes repacked so far, of total.
   std::function<void(uint64_t done, uint64_t total)> pack_progress{};
   // Things the user should know that do not stop the load (tokenizer

@@ -196,8 +196,6 @@ std::string join(const std::vector<std::string>& items, size_t max, const char* 
 
 }  // namespace
 
-void print_note(const std::string& note) { std::fprintf(stderr, "grok: note: %s\n", note.c_str()); }
-
 Model load_model(const std::string& path, const LoadOptions& options) {
   namespace fs = std::filesystem;
   std::error_code ec;

@@ -27,9 +27,6 @@ struct Model {
   std::shared_ptr<const PackedStorage> packed;  // matrices repacked for the CPU kernels (pack_weights.h)
 };
 
-// "grok: note: <note>" on stderr.
-void print_note(const std::string& note);
-
 struct LoadOptions {
   // Int8 weights (the released checkpoint's) as the reference rounds them,
   // bf16(q·s) per weight, instead of the exact product (WeightMatrix).
@@ -38,7 +35,7 @@ struct LoadOptions {
   std::function<void(int64_t done, int64_t total)> progress;
   // Told when the path given is not the model itself but holds one (the
   // release's grok-1/ folder, whose ckpt-0/ is loaded); null: silent.
-  std::function<void(const std::string&)> note = print_note;
+  std::function<void(const std::string&)> note;
 };
 
 // A GGUF file, a Hugging Face folder (config.json + *.safetensors) or the

@@ -258,6 +258,15 @@ TEST(CliErrors, BadOptionValuesAndCommands) {
   expect_clear_error(grok(""), {"give a command", "generate"});
 }
 
+// GROK_ISA is read when the kernels are first chosen, which --version does too.
+TEST(CliErrors, UnknownGrokIsaIsOneLineEvenForVersion) {
+  ::setenv("GROK_ISA", "bogus", 1);
+  const Result version = grok("--version"), generate = grok("generate -p hi -n 2");
+  ::unsetenv("GROK_ISA");
+  expect_clear_error(version, {"GROK_ISA=bogus", "generic, avx2, avx512"});
+  expect_clear_error(generate, {"GROK_ISA=bogus"});
+}
+
 TEST(CliErrors, TokenOutOfRangeAndOverLongRequest) {
   const std::string model = write_tiny_gguf("ctx");
   expect_clear_error(grok("logits -m " + model + " --tokens 1,300 -o x.npy"), {"300", "out of range"});
