@@ -25,7 +25,15 @@ void run(const BenchArgs& a) {
     progress(cat("repacked ", ready.pack.bytes >> 20, " MiB of weights for the CPU kernels in ", ready.pack_seconds,
                  " s"));
   ThreadPool pool(a.model.threads);
-  const BenchResult r = run_bench(ready.model, pool, a.bench, progress);
+  MpiCluster& cluster = MpiCluster::world();
+  if (!cluster.leader()) {  // the leader runs the bench; this rank runs its part of each pass
+    Transformer tf(ready.model, ready.comm);
+    if (tf.follow(pool)) gather_rank_reports(cluster, weight_bytes(ready.model.weights));
+    return;
+  }
+  const BenchResult r = run_bench(ready.model, pool, a.bench, progress, ready.comm);
+  const std::vector<RankReport> ranks =
+      cluster.distributed() ? gather_rank_reports(cluster, weight_bytes(ready.model.weights)) : std::vector<RankReport>{};
   const double bw_share = r.memory_read_gbps > 0 ? r.weight_gbps / r.memory_read_gbps : 0;
   if (a.json) {
     nlohmann::json j = {{"model", a.model.model.empty() ? "(built-in)" : a.model.model},
@@ -47,6 +55,21 @@ void run(const BenchArgs& a) {
     // A batch reads more experts per step than one token does: no per-token figure.
     j["weight_gb_per_s"] = a.bench.batch == 1 ? nlohmann::json(r.weight_gbps) : nlohmann::json();
     j["weight_bandwidth_share"] = a.bench.batch == 1 ? nlohmann::json(bw_share) : nlohmann::json();
+    j["ranks"] = r.ranks;
+    j["allreduce_algorithm"] = allreduce_algorithm_name(cluster.algorithm());
+    j["comm_seconds_per_token"] = r.comm_seconds_per_token;
+    j["allreduce_seconds_per_token"] = r.allreduce_seconds_per_token;
+    j["allreduces_per_token"] = r.allreduces_per_token;
+    j["comm_bytes_per_token"] = r.comm_bytes_per_token;
+    nlohmann::json per_rank = nlohmann::json::array();
+    for (const RankReport& rr : ranks)
+      per_rank.push_back({{"rank", rr.rank},
+                          {"host", rr.host},
+                          {"weight_bytes", rr.weight_bytes},
+                          {"peak_rss_bytes", rr.peak_rss},
+                          {"allreduce_seconds", rr.comm.allreduce_seconds},
+                          {"bytes_sent", rr.comm.bytes_sent}});
+    j["per_rank"] = per_rank;
     std::printf("%s\n", j.dump(2).c_str());
     return;
   }
@@ -54,6 +77,13 @@ void run(const BenchArgs& a) {
               pool.size(), r.isa.c_str(), a.model.activation_bits == 8 ? "  Q8_0 activations: 8-bit" : "");
   std::printf("pp%lld: %.2f tokens/s (median of %d)\n", (long long)a.bench.prompt_tokens, r.prompt_tps_median,
               a.bench.repetitions);
+  if (cluster.distributed()) {
+    std::printf("ranks: %d, all-reduce: %s; per generated token: %.0f all-reduces, %.3f ms communicating "
+                "(%.3f ms in all-reduces), %.1f KiB sent by rank 0\n",
+                r.ranks, allreduce_algorithm_name(cluster.algorithm()), r.allreduces_per_token,
+                1e3 * r.comm_seconds_per_token, 1e3 * r.allreduce_seconds_per_token, r.comm_bytes_per_token / 1024);
+    std::printf("%s", rank_report_table(ranks).c_str());
+  }
   if (a.bench.batch > 1) {
     std::printf("tg%lld x %lld sequences: %.2f tokens/s in all (median of %d)\n", (long long)a.bench.gen_tokens,
                 (long long)a.bench.batch, r.gen_tps_median, a.bench.repetitions);

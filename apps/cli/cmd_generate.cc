@@ -39,8 +39,9 @@ void print_top_probs(const Tokenizer& tok, const TokenEvent& ev) {
 
 void run(const GenerateArgs& a) {
   if (!a.prompt_file.empty() && !a.prompt.empty()) fail("give the prompt with -p or -f, not both");
-  const std::string prompt = a.prompt_file.empty() ? a.prompt : read_text_file(a.prompt_file);
   auto engine = open_engine(a.model);
+  if (follow_leader(*engine)) return;
+  const std::string prompt = a.prompt_file.empty() ? a.prompt : read_text_file(a.prompt_file);
   std::vector<int32_t> ids = engine->tokenize(prompt, a.bos);
   if (ids.empty()) fail("the prompt is empty; give some text with -p (or pass --bos to start from BOS)");
   const bool json = a.gen.top_probs > 0;
@@ -52,6 +53,7 @@ void run(const GenerateArgs& a) {
     }
     std::fflush(stdout);
   });
+  finish_job(*engine);
   if (!json) std::printf("\n");
   const double pp = r.prompt_seconds > 0 ? double(r.prompt_ids.size()) / r.prompt_seconds : 0;
   const double tg = r.generate_seconds > 0 ? double(r.ids.size()) / r.generate_seconds : 0;

@@ -20,9 +20,11 @@ struct LogitsArgs {
 void run(const LogitsArgs& a) {
   if (a.prompt.empty() == a.tokens.empty()) fail("give exactly one of -p TEXT or --tokens 1,2,3");
   auto engine = open_engine(a.model, /*need_tokenizer=*/a.tokens.empty());
+  if (follow_leader(*engine)) return;
   const std::vector<int32_t> ids = a.tokens.empty() ? engine->tokenize(a.prompt, a.bos) : parse_id_list(a.tokens);
   if (ids.empty()) fail("no tokens to evaluate");
   const std::vector<float> logits = engine->logits(ids, a.all_positions);
+  finish_job(*engine);
   const int64_t vocab = engine->model().config.vocab_size;
   const int64_t rows = int64_t(logits.size()) / vocab;
   write_npy_f32(a.out, logits.data(), rows, vocab);

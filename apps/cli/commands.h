@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "dist/mpi_cluster.h"
 #include "engine/engine.h"
 
 namespace grok::cli {
@@ -31,6 +32,15 @@ LoadOptions load_options(const std::string& int8_rounding = "exact");
 // need_tokenizer, a model with no vocabulary is accepted.
 ReadyModel open_model_for(const ModelArgs& args, bool need_tokenizer = true, bool read_all_first = false);
 std::unique_ptr<Engine> open_engine(const ModelArgs& args, bool need_tokenizer = true);
+
+// Under mpirun (tensor parallelism): every rank opens its part of the model
+// (open_model_for); ranks other than the leader then run the leader's passes
+// here and return true, their part of the command done. The leader returns
+// false, runs the command and calls finish_job when it is done.
+bool follow_leader(Engine& engine);
+void finish_job(Engine& engine);
+// One line per rank: weights, peak resident memory, communication.
+std::string rank_report_table(const std::vector<RankReport>& reports);
 
 // "1,2,3" or "[1, 2, 3]" -> ids; throws grok::Error naming the bad item.
 std::vector<int32_t> parse_id_list(const std::string& text);

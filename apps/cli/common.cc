@@ -7,6 +7,7 @@
 #include "apps/cli/commands.h"
 #include "apps/cli/option_checks.h"
 #include "core/error.h"
+#include "dist/mpi_cluster.h"
 
 namespace grok::cli {
 
@@ -53,9 +54,32 @@ std::function<void(int64_t, int64_t)> progress_printer(const std::string& what) 
 LoadOptions load_options(const std::string& int8_rounding) {
   LoadOptions o;
   o.int8_round_to_bf16 = int8_rounding == "bf16";
+  if (!MpiCluster::world().leader()) return o;  // under mpirun the leader speaks for all
   o.progress = progress_printer("checking checkpoint files");
   o.note = [](const std::string& note) { std::fprintf(stderr, "grok: note: %s\n", note.c_str()); };
   return o;
+}
+
+bool follow_leader(Engine& engine) {
+  if (MpiCluster::world().leader()) return false;
+  if (engine.follow()) gather_rank_reports(MpiCluster::world(), weight_bytes(engine.model().weights));
+  return true;
+}
+
+void finish_job(Engine& engine) {
+  engine.stop_followers(/*report=*/false);
+}
+
+std::string rank_report_table(const std::vector<RankReport>& reports) {
+  std::string out = "rank  host              weights MiB  peak resident MiB  all-reduce s  sent MiB\n";
+  for (const RankReport& r : reports) {
+    char line[200];
+    std::snprintf(line, sizeof line, "%4d  %-16s  %11.1f  %17.1f  %12.3f  %8.1f\n", r.rank, r.host,
+                  double(r.weight_bytes) / 1048576.0, double(r.peak_rss) / 1048576.0, r.comm.allreduce_seconds,
+                  double(r.comm.bytes_sent) / 1048576.0);
+    out += line;
+  }
+  return out;
 }
 
 ReadyModel open_model_for(const ModelArgs& args, bool need_tokenizer, bool read_all_first) {
@@ -67,18 +91,22 @@ ReadyModel open_model_for(const ModelArgs& args, bool need_tokenizer, bool read_
   o.activations8 = args.activation_bits == 8;
   o.read_all_first = read_all_first;
   o.threads = args.threads;
+  o.comm = &MpiCluster::world();
+  const bool leader = o.comm->leader();
   uint64_t shown = 0;
-  o.pack_progress = [&shown, printer = progress_printer("repacking weights for the CPU kernels (MiB)")](
+  o.pack_progress = [&shown, leader, printer = progress_printer("repacking weights for the CPU kernels (MiB)")](
                         uint64_t done, uint64_t total) {
     // Only models big enough to take a while get a progress bar.
-    if (total >= (uint64_t(1) << 30) && (done == total || done - shown >= (uint64_t(64) << 20))) {
+    if (leader && total >= (uint64_t(1) << 30) && (done == total || done - shown >= (uint64_t(64) << 20))) {
       shown = done;
       printer(int64_t(done >> 20), int64_t(total >> 20));
     }
   };
-  o.warn = [](const std::string& w) { std::fprintf(stderr, "grok: warning: %s\n", w.c_str()); };
+  o.warn = [leader](const std::string& w) {
+    if (leader) std::fprintf(stderr, "grok: warning: %s\n", w.c_str());
+  };
   ReadyModel r = open_model(args.model, o);
-  if (r.pack.bytes >= (uint64_t(1) << 30))
+  if (leader && r.pack.bytes >= (uint64_t(1) << 30))
     std::fprintf(stderr, "grok: repacked %.1f GiB of weights in %.1f s\n", double(r.pack.bytes) / double(uint64_t(1) << 30),
                  r.pack_seconds);
   return r;

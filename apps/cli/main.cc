@@ -7,6 +7,7 @@
 
 #include "apps/cli/commands.h"
 #include "core/error.h"
+#include "dist/mpi_cluster.h"
 #include "kernels/cpu/isa.h"
 
 #ifndef GROK_VERSION
@@ -28,9 +29,29 @@ std::string command_list(const CLI::App& app) {
 }
 
 // One line for any refusal, as for every other error; exit status 1.
+// Under mpirun every rank meets the same refusal: the leader says it.
 int refuse(const std::string& what) {
+  if (!grok::MpiCluster::world().leader()) return 1;
   std::fprintf(stderr, "grok: error: %s\n", what.c_str());
   return 1;
+}
+
+// An error while running under mpirun: said once, naming the rank when it
+// is not the leader, and the whole job ends (the others may be waiting on
+// this rank in a collective).
+[[noreturn]] void fail_job(grok::MpiCluster& cluster, const std::string& what) {
+  if (cluster.leader())
+    std::fprintf(stderr, "grok: error: %s\n", what.c_str());
+  else
+    std::fprintf(stderr, "grok: error: rank %d (%s): %s\n", cluster.rank(), cluster.host().c_str(), what.c_str());
+  std::fflush(stderr);
+  cluster.abort_job(1);
+}
+
+// The commands that run as one job over several processes.
+bool runs_under_mpirun(std::string_view command) {
+  return command == "generate" || command == "logits" || command == "bench" || command == "serve" ||
+         command == "inspect";
 }
 
 }  // namespace
@@ -56,11 +77,22 @@ int main(int argc, char** argv) {
 
   // CLI11 would call an unknown word "an unexpected argument" after asking
   // for "a subcommand": say which word and what the commands are.
+  grok::MpiCluster* cluster = nullptr;
+  try {
+    cluster = &grok::MpiCluster::world();
+  } catch (const grok::Error& e) {
+    std::fprintf(stderr, "grok: error: %s\n", e.what());
+    return 1;
+  }
+  const int status = [&] {
   if (argc < 2) return refuse("give a command: " + command_list(app) + " (grok --help says what each does)");
   const std::string_view first = argv[1];
   const std::vector<std::string> names = command_names(app);
   if (!first.starts_with('-') && std::find(names.begin(), names.end(), first) == names.end())
     return refuse("unknown command '" + std::string(first) + "'; the commands are " + command_list(app));
+  if (cluster->distributed() && !first.starts_with('-') && !runs_under_mpirun(first))
+    return refuse("grok " + std::string(first) +
+                  " runs as one process; under mpirun run generate, logits, bench, serve or inspect");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -73,11 +105,17 @@ int main(int argc, char** argv) {
       what = what.substr(0, what.find(':')) + " needs a value";
     return refuse(what + " (" + where + " --help lists the options)");
   } catch (const grok::Error& e) {
+    if (cluster->distributed()) fail_job(*cluster, e.what());
     return refuse(e.what());
   } catch (const std::bad_alloc&) {
+    if (cluster->distributed()) fail_job(*cluster, "out of memory");
     return refuse("out of memory");
   } catch (const std::exception& e) {
+    if (cluster->distributed()) fail_job(*cluster, e.what());
     return refuse(e.what());
   }
   return 0;
+  }();
+  cluster->finish();
+  return status;
 }

@@ -72,7 +72,7 @@ double measure_read_bandwidth(ThreadPool& pool, uint64_t bytes, int repetitions)
 }
 
 BenchResult run_bench(const Model& m, ThreadPool& pool, const BenchOptions& opt,
-                      const std::function<void(const std::string&)>& progress) {
+                      const std::function<void(const std::string&)>& progress, Collectives* comm) {
   const GrokConfig& c = m.config;
   if (opt.prompt_tokens < 0 || opt.gen_tokens < 0 || opt.repetitions < 1 || opt.batch < 1)
     fail("bench: invalid sizes");
@@ -88,7 +88,10 @@ BenchResult run_bench(const Model& m, ThreadPool& pool, const BenchOptions& opt,
     for (auto& id : ids) id = int32_t(1 + rng() % uint32_t(c.vocab_size - 1));
     return ids;
   };
-  Transformer tf(m);
+  Transformer tf(m, comm);
+  r.ranks = comm ? comm->size() : 1;
+  CommStats comm_used;  // over the timed generation runs
+  auto comm_now = [&] { return comm ? comm->stats() : CommStats{}; };
   std::vector<float> logits;
   // One untimed pass of each kind first: page faults, buffer growth.
   const int64_t cap = std::max<int64_t>({opt.prompt_tokens, opt.gen_tokens, 1});
@@ -116,16 +119,29 @@ BenchResult run_bench(const Model& m, ThreadPool& pool, const BenchOptions& opt,
         ids.push_back(random_tokens(opt.gen_tokens));
       }
       std::vector<SequenceStep> steps(size_t(opt.batch));
+      const CommStats before = comm_now();
       const auto t0 = Clock::now();
       for (int64_t i = 0; i < opt.gen_tokens; ++i) {
         for (int64_t g = 0; g < opt.batch; ++g) steps[size_t(g)] = {std::span(&ids[size_t(g)][size_t(i)], 1), &caches[size_t(g)]};
         tf.forward_batch(steps, pool, logits);
       }
       const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
+      const CommStats after = comm_now();
+      comm_used.allreduces += after.allreduces - before.allreduces;
+      comm_used.allreduce_seconds += after.allreduce_seconds - before.allreduce_seconds;
+      comm_used.other_seconds += after.other_seconds - before.other_seconds;
+      comm_used.bytes_sent += after.bytes_sent - before.bytes_sent;
       r.gen_tps.push_back(double(opt.gen_tokens * opt.batch) / sec);
       progress(cat("tg", opt.gen_tokens, opt.batch > 1 ? cat(" x ", opt.batch, " sequences") : "", " #", rep + 1, ": ",
                    r.gen_tps.back(), " tokens/s"));
     }
+  }
+  tf.stop_followers(/*report=*/true);
+  if (const double tokens = double(opt.gen_tokens * opt.batch * opt.repetitions); tokens > 0) {
+    r.comm_seconds_per_token = (comm_used.allreduce_seconds + comm_used.other_seconds) / tokens;
+    r.allreduce_seconds_per_token = comm_used.allreduce_seconds / tokens;
+    r.allreduces_per_token = double(comm_used.allreduces) / tokens;
+    r.comm_bytes_per_token = double(comm_used.bytes_sent) / tokens;
   }
   r.prompt_tps_median = median(r.prompt_tps);
   r.gen_tps_median = median(r.gen_tps);

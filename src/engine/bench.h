@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/collectives.h"
 #include "core/thread_pool.h"
 #include "model/model.h"
 
@@ -30,6 +31,13 @@ struct BenchResult {
   double memory_read_gbps = 0;          // measured on this machine, same threads
   double peak_rss_mib = 0;
   std::string isa;
+  // Tensor parallelism: the leader's communication per generated token
+  // (every sequence's token counts), over the timed generation runs.
+  int ranks = 1;
+  double comm_seconds_per_token = 0;     // all-reduces, plan broadcasts and logit gathers
+  double allreduce_seconds_per_token = 0;
+  double allreduces_per_token = 0;
+  double comm_bytes_per_token = 0;       // sent by the leader
 };
 
 // Bytes of weights a single decoded token reads: attention, router and norms
@@ -43,7 +51,10 @@ double measure_read_bandwidth(ThreadPool& pool, uint64_t bytes = uint64_t(1) << 
 
 // `m` comes from open_model, read once and repacked (OpenOptions::read_all_first)
 // as generation runs it. `progress` gets one line per finished measurement.
+// With `comm` over several ranks (the model split over them), the leader
+// runs this while the others follow (Transformer::follow); it stops them
+// at the end, asking for their reports.
 BenchResult run_bench(const Model& m, ThreadPool& pool, const BenchOptions& opt,
-                      const std::function<void(const std::string&)>& progress);
+                      const std::function<void(const std::string&)>& progress, Collectives* comm = nullptr);
 
 }  // namespace grok

@@ -45,7 +45,7 @@ Engine::Engine(ReadyModel ready, int threads)
     : model_(std::move(ready.model)),
       tokenizer_(std::move(ready.tokenizer)),
       pool_(threads),
-      transformer_(model_) {}
+      transformer_(model_, ready.comm) {}
 
 const Tokenizer& Engine::tokenizer() const {
   if (!tokenizer_)
@@ -67,6 +67,7 @@ std::vector<float> Engine::logits(std::span<const int32_t> ids, bool all_positio
     fail(ids.size(), " tokens exceed the model's context of ", model_.config.context_length);
   KVCache cache(model_.config, int64_t(ids.size()));
   std::vector<float> out;
+  transformer_.set_logits_gather(LogitsGather::kFull);
   transformer_.forward(ids, cache, pool_, all_positions, out);
   return out;
 }
@@ -76,6 +77,9 @@ GenerateResult Engine::generate(std::vector<int32_t> prompt, const GenerateOptio
   using Clock = std::chrono::steady_clock;
   Generation g(model_.config, tokenizer(), std::move(prompt), opt);
   std::vector<float> logits;
+  // Greedy decoding without probabilities needs only each row's best token.
+  const bool greedy_only = opt.sampling.temperature <= 0 && opt.top_probs == 0 && !opt.prompt_logprobs;
+  transformer_.set_logits_gather(greedy_only ? LogitsGather::kArgmax : LogitsGather::kFull);
   auto t0 = Clock::now();
   transformer_.forward(g.pending(), g.cache(), pool_, g.needs_all_positions(), logits);
   const double prompt_seconds = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -84,6 +84,13 @@ class Engine {
 
   void set_observer(TensorObserver obs) { transformer_.set_observer(std::move(obs)); }
 
+  // Tensor parallelism (Transformer): ranks other than the leader run the
+  // leader's passes here until it stops them; the leader stops them with
+  // stop_followers (or when the engine goes).
+  bool follow() { return transformer_.follow(pool_); }
+  void stop_followers(bool report) { transformer_.stop_followers(report); }
+  Transformer& transformer() { return transformer_; }
+
  private:
   Model model_;
   std::optional<Tokenizer> tokenizer_;

@@ -17,6 +17,27 @@ uint64_t read_every_page(const TensorStore& store) {
   return sum;
 }
 
+// The same for the matrices of a split model: only this rank's slices, so
+// its resident memory stays its share.
+uint64_t read_every_page(const GrokWeights& w) {
+  uint64_t sum = 0;
+  auto touch = [&](const WeightMatrix& m) {
+    if (!m.data) return;
+    const bool input_major = m.dtype == DType::I8;
+    const int64_t n = input_major ? m.cols : m.rows;
+    const uint64_t len = input_major ? uint64_t(m.rows) : dtype_bytes(m.dtype, m.cols);
+    for (int64_t r = 0; r < n; ++r)
+      for (uint64_t off = 0; off < len; off += 4096) sum += uint8_t(m.data[uint64_t(r) * m.row_bytes + off]);
+  };
+  touch(w.output);
+  for (const LayerWeights& l : w.layers) {
+    for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo}) touch(*m);
+    for (const ExpertWeights& e : l.experts)
+      for (const WeightMatrix* m : {&e.w1, &e.v, &e.w2}) touch(*m);
+  }
+  return sum;
+}
+
 }  // namespace
 
 Model builtin_default_model() {
@@ -39,8 +60,15 @@ ReadyModel make_ready(Model model, const OpenOptions& options) {
   if (r.tokenizer && options.warn)
     for (const std::string& w : r.tokenizer->warnings()) options.warn(w);
   set_q8_0_activations8(model.weights, options.activations8);
+  if (options.comm && options.comm->distributed()) {
+    auto copies = std::make_shared<ShardCopies>();
+    model.shard = plan_shard(model.config, model.weights, options.comm->rank(), options.comm->size());
+    apply_shard(model.config, model.weights, model.shard, *copies);
+    model.shard_copies = std::move(copies);
+  }
+  r.comm = options.comm;
   if (options.read_all_first && model.store) {
-    volatile uint64_t sink = read_every_page(*model.store);
+    volatile uint64_t sink = model.shard.whole() ? read_every_page(*model.store) : read_every_page(model.weights);
     (void)sink;
   }
   if (options.repack) {

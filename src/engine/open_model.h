@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "core/collectives.h"
 #include "model/model.h"
 #include "model/pack_weights.h"
 #include "tokenizer/tokenizer.h"
@@ -23,6 +24,9 @@ struct OpenOptions {
   bool activations8 = false;    // repacked Q8_0 times 8-bit activations (WeightMatrix::activations8)
   bool read_all_first = false;  // touch every page before repacking, so timed work never waits on disk
   int threads = 0;              // for repacking; 0: one per hardware thread
+  // Tensor parallelism: with more than one rank, the model is split
+  // (model/shard.h) and this process keeps only its rank's part.
+  Collectives* comm = nullptr;
   // Bytes repacked so far, of total.
   std::function<void(uint64_t done, uint64_t total)> pack_progress{};
   // Things the user should know that do not stop the load (tokenizer
@@ -35,6 +39,7 @@ struct ReadyModel {
   std::optional<Tokenizer> tokenizer;
   PackReport pack;
   double pack_seconds = 0;
+  Collectives* comm = nullptr;  // OpenOptions::comm: the ranks the model is split over
 };
 
 // `path`: a GGUF file, a Hugging Face folder or a ckpt-0 folder; "" is the

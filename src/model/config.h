@@ -29,6 +29,10 @@ struct GrokConfig {
   int32_t pad_id = 0;                       // pad tokens are masked out
   int32_t bos_id = 1;
   int32_t eos_id = 2;
+  // Under tensor parallelism (model/shard.h): the KV heads this process
+  // keeps in its KV cache; -1: all of them.
+  int64_t kv_heads_local = -1;
+  int64_t kv_heads_kept() const { return kv_heads_local < 0 ? n_kv_heads : kv_heads_local; }
 
   // Throws grok::Error "<where>: <field> ..." when sizes are impossible.
   void validate(std::string_view where) const;

@@ -1,16 +1,29 @@
 #include "model/kv_block_pool.h"
 
+#include <atomic>
+#include <mutex>
+#include <utility>
+
 #include "core/error.h"
 
 namespace grok {
+namespace {
+
+std::atomic<uint64_t> next_pool_id{1};
+std::atomic<bool> tracking{false};
+std::mutex retired_mutex;
+std::vector<uint64_t> retired;
+
+}  // namespace
 
 KvBlockPool::KvBlockPool(const GrokConfig& c, int block_tokens, int64_t n_blocks)
-    : n_layers_(c.n_layers),
-      n_kv_heads_(c.n_kv_heads),
+    : id_(next_pool_id++),
+      n_layers_(c.n_layers),
+      n_kv_heads_(c.kv_heads_kept()),
       head_dim_(c.head_dim),
       pad_id_(c.pad_id),
       block_tokens_(block_tokens),
-      half_floats_(c.n_layers * c.n_kv_heads * block_tokens * c.head_dim) {
+      half_floats_(c.n_layers * c.kv_heads_kept() * block_tokens * c.head_dim) {
   if (block_tokens < 1) fail("KV block size ", block_tokens, " must be at least 1 position");
   if (n_blocks < 1) fail("a KV block pool needs at least one block (got ", n_blocks, ")");
   if (n_blocks > INT32_MAX) fail("a KV block pool of ", n_blocks, " blocks is too large");
@@ -18,6 +31,24 @@ KvBlockPool::KvBlockPool(const GrokConfig& c, int block_tokens, int64_t n_blocks
   refs_.assign(size_t(n_blocks), 0);
   free_.reserve(size_t(n_blocks));
   for (int64_t b = n_blocks - 1; b >= 0; --b) free_.push_back(int32_t(b));  // block 0 first
+}
+
+KvBlockPool::~KvBlockPool() {
+  if (!tracking) return;
+  std::lock_guard lock(retired_mutex);
+  retired.push_back(id_);
+}
+
+void KvBlockPool::track_retired() { tracking = true; }
+
+std::vector<uint64_t> KvBlockPool::take_retired() {
+  std::lock_guard lock(retired_mutex);
+  return std::exchange(retired, {});
+}
+
+void KvBlockPool::mirror_block(int32_t block) {
+  if (block < 0 || block >= total()) fail("KV block pool: no block ", block, " (pool of ", total(), ")");
+  if (!storage_[size_t(block)]) storage_[size_t(block)].reset(new float[size_t(2 * half_floats_)]());
 }
 
 int32_t KvBlockPool::allocate() {

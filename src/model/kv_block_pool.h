@@ -20,6 +20,20 @@ class KvBlockPool {
   // block is allocated (and zeroed) the first time it is handed out, so a
   // large budget costs only what is used.
   KvBlockPool(const GrokConfig& c, int block_tokens, int64_t n_blocks);
+  ~KvBlockPool();
+  KvBlockPool(const KvBlockPool&) = delete;
+  KvBlockPool& operator=(const KvBlockPool&) = delete;
+
+  // Unique in this process: how a tensor-parallel leader names the pool to
+  // the other ranks, which keep a mirror of it (model/transformer.h).
+  uint64_t id() const { return id_; }
+  // From now on, pools record their ids as they are destroyed, for
+  // take_retired (the leader tells the other ranks to drop their mirrors).
+  static void track_retired();
+  static std::vector<uint64_t> take_retired();
+  // A mirror's block: its storage, made (zeroed) on first use. Which blocks
+  // are in use is the leader's pool's business, so counts are not kept.
+  void mirror_block(int32_t block);
 
   int block_tokens() const { return block_tokens_; }
   int64_t total() const { return int64_t(refs_.size()); }
@@ -28,6 +42,7 @@ class KvBlockPool {
   // Bytes of one position in every layer (keys and values).
   int64_t bytes_per_token() const { return 2 * layer_floats_per_token() * n_layers_ * 4; }
   int32_t pad_id() const { return pad_id_; }
+  int64_t head_dim() const { return head_dim_; }
 
   // A free block with one reference, or -1 when none is free.
   int32_t allocate();
@@ -51,6 +66,7 @@ class KvBlockPool {
   float* base(int32_t block) { return storage_[size_t(block)].get(); }
   void check(int32_t block, const char* what) const;
 
+  uint64_t id_;
   int64_t n_layers_, n_kv_heads_, head_dim_;
   int32_t pad_id_;
   int block_tokens_;

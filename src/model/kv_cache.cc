@@ -61,12 +61,28 @@ void KVCache::fill(const GrokConfig& c, std::span<const int32_t> prefix, std::sp
   length_ = frozen_ = prefix_len;
 }
 
+KVCache KVCache::mirror(KvBlockPool& pool, int64_t capacity, std::vector<int32_t> table, int64_t length) {
+  KVCache c;
+  c.mirror_ = true;
+  c.pool_ = &pool;
+  c.block_tokens_ = pool.block_tokens();
+  c.head_dim_ = pool.head_dim();
+  c.capacity_ = capacity;
+  c.length_ = length;
+  for (int32_t b : table) pool.mirror_block(b);
+  c.table_ = std::move(table);
+  c.valid_.assign(size_t(capacity), 0);
+  return c;
+}
+
 KVCache::~KVCache() {
-  for (int32_t b : table_) pool_->release(b);
+  if (!mirror_)
+    for (int32_t b : table_) pool_->release(b);
 }
 
 KVCache::KVCache(KVCache&& o) noexcept
-    : own_(std::move(o.own_)),
+    : mirror_(o.mirror_),
+      own_(std::move(o.own_)),
       pool_(o.pool_),
       block_tokens_(o.block_tokens_),
       head_dim_(o.head_dim_),
@@ -81,7 +97,9 @@ KVCache::KVCache(KVCache&& o) noexcept
 
 KVCache& KVCache::operator=(KVCache&& o) noexcept {
   if (this == &o) return *this;
-  for (int32_t b : table_) pool_->release(b);
+  if (!mirror_)
+    for (int32_t b : table_) pool_->release(b);
+  mirror_ = o.mirror_;
   table_ = std::move(o.table_);
   o.table_.clear();
   own_ = std::move(o.own_);  // after the release above: the old pool may have held those blocks

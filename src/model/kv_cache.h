@@ -29,6 +29,10 @@ class KVCache {
   // pool has too few free blocks.
   KVCache(const GrokConfig& c, KvBlockPool& pool, int64_t capacity, std::span<const int32_t> prefix = {},
           std::span<const int32_t> prefix_tokens = {});
+  // A follower rank's view of a leader's cache (model/transformer.h):
+  // `table` in a mirror pool, `length` positions computed, whose validity
+  // the caller fills in. Holds no references: the blocks are the mirror's.
+  static KVCache mirror(KvBlockPool& pool, int64_t capacity, std::vector<int32_t> table, int64_t length);
   ~KVCache();  // releases its blocks
   KVCache(const KVCache&) = delete;
   KVCache& operator=(const KVCache&) = delete;
@@ -70,10 +74,13 @@ class KVCache {
  private:
   void fill(const GrokConfig& c, std::span<const int32_t> prefix, std::span<const int32_t> prefix_tokens);
 
+  KVCache() = default;
+
+  bool mirror_ = false;               // mirror(): the blocks are not counted
   std::unique_ptr<KvBlockPool> own_;  // a cache on its own; null when drawing from a shared pool
-  KvBlockPool* pool_;
-  int block_tokens_;
-  int64_t head_dim_, capacity_, length_ = 0, frozen_ = 0;
+  KvBlockPool* pool_ = nullptr;
+  int block_tokens_ = 0;
+  int64_t head_dim_ = 0, capacity_ = 0, length_ = 0, frozen_ = 0;
   std::vector<int32_t> table_;
   std::vector<uint8_t> valid_;
 };

@@ -13,6 +13,7 @@
 #include "io/tensor_store.h"
 #include "kernels/packed_matrix.h"
 #include "model/config.h"
+#include "model/shard.h"
 #include "model/weights.h"
 
 namespace grok {
@@ -25,6 +26,10 @@ struct Model {
   std::string format;                        // "gguf", "safetensors" or "builtin"
   std::shared_ptr<const GgufFile> gguf;      // GGUF only: its metadata and vocabulary
   std::shared_ptr<const PackedStorage> packed;  // matrices repacked for the CPU kernels (pack_weights.h)
+  // Tensor parallelism: this process's part (whole by default) and the
+  // slices that had to be copied out of the file (model/shard.h).
+  Shard shard;
+  std::shared_ptr<const ShardCopies> shard_copies;
 };
 
 struct LoadOptions {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/collectives.h"
 #include "core/thread_pool.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
@@ -30,10 +31,22 @@ struct SequenceStep {
   bool all_positions = false;  // logits for every new position, else the last only
 };
 
+// What the leader of a tensor-parallel job needs of each row of logits:
+// all of them, or only the most probable token (greedy decoding), which
+// spares gathering vocabulary-sized rows from every rank.
+enum class LogitsGather { kFull, kArgmax };
+
+// Under tensor parallelism (model.shard split over `comm`, model/shard.h)
+// every rank holds a Transformer over its slice. The leader (rank 0) calls
+// forward / forward_batch as usual: each call first broadcasts its plan
+// (token ids, positions, the caches' block tables, never activations), and
+// every other rank, inside follow(), runs the same pass on its slice. Two
+// all-reduces per layer (after attention, after the MoE) make every rank's
+// residual stream the same bits; the leader gathers the logits.
 class Transformer {
  public:
-  explicit Transformer(const Model& model);
-  ~Transformer();
+  explicit Transformer(const Model& model, Collectives* comm = nullptr);
+  ~Transformer();  // the leader releases the followers if it has not
 
   const GrokConfig& config() const { return cfg_; }
 
@@ -54,6 +67,17 @@ class Transformer {
   // changes.
   void forward_batch(std::span<const SequenceStep> steps, ThreadPool& pool, std::vector<float>& logits);
 
+  // Ranks other than the leader: run the leader's passes until it stops.
+  // Returns whether the leader asked for a report after stopping
+  // (stop_followers(true)).
+  bool follow(ThreadPool& pool);
+  // The leader: ends the followers' follow() (once; later calls do nothing).
+  void stop_followers(bool report);
+  // In kArgmax mode the leader's logits rows hold -infinity except at the
+  // most probable token (ties to the lower id), which has its true value.
+  void set_logits_gather(LogitsGather g) { gather_ = g; }
+  bool distributed() const { return comm_ && comm_->distributed(); }
+
   void set_observer(TensorObserver obs) { observer_ = std::move(obs); }
   // From now on, every pass adds the tokens routed to each expert of each
   // layer to (*counts)[layer * n_experts + expert] (resized to fit; padding
@@ -64,8 +88,19 @@ class Transformer {
 
  private:
   void observe(const char* name, int64_t layer, const float* data, int64_t rows, int64_t cols) const;
+  void check_steps(std::span<const SequenceStep> steps) const;
+  void send_plan(std::span<const SequenceStep> steps);
+  void run(std::span<const SequenceStep> steps, ThreadPool& pool, std::vector<float>& logits);
+  void gather_logits(int64_t rows, std::vector<float>& logits);
 
   const GrokConfig& cfg_;
+  GrokConfig local_;  // this rank's heads and ffn slice (= cfg_ in one process)
+  Shard shard_;
+  Collectives* comm_ = nullptr;
+  LogitsGather gather_ = LogitsGather::kFull;
+  bool followers_stopped_ = false;
+  struct Mirrors;
+  std::unique_ptr<Mirrors> mirrors_;  // followers: their copies of the leader's KV pools
   const GrokWeights& w_;
   TensorObserver observer_;
   std::vector<int64_t>* expert_counts_ = nullptr;
