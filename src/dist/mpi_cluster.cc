@@ -1,7 +1,9 @@
 #include "dist/mpi_cluster.h"
 
+#include <sched.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <algorithm>
@@ -38,6 +40,26 @@ void check(int code, const char* call) {
        " (did another rank stop?)");
 }
 #endif
+
+std::atomic<bool> abandoned{false};
+
+}  // namespace
+
+#ifdef GROK_HAVE_MPI
+// Every wait polls, so that abandon() can end it: a rank that died leaves
+// the others' shared-memory transfers waiting forever otherwise.
+static void wait_all(int n, MPI_Request* requests, const char* call) {
+  for (int polls = 0;; ++polls) {
+    int done = 0;
+    check(MPI_Testall(n, requests, &done, MPI_STATUSES_IGNORE), call);
+    if (done) return;
+    if (abandoned) fail("the other ranks of this tensor-parallel job stopped during ", call);
+    if (polls > 1000) sched_yield();
+  }
+}
+#endif
+
+namespace {
 
 }  // namespace
 
@@ -98,7 +120,11 @@ void MpiCluster::allreduce_sum(float* data, int64_t n) {
     case AllreduceAlgorithm::kAllgather: allgather(data, n); break;
     case AllreduceAlgorithm::kMpi:
 #ifdef GROK_HAVE_MPI
-      check(MPI_Allreduce(MPI_IN_PLACE, data, int(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+    {
+      MPI_Request r;
+      check(MPI_Iallreduce(MPI_IN_PLACE, data, int(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r), "MPI_Iallreduce");
+      wait_all(1, &r, "MPI_Iallreduce");
+    }
       stats_.bytes_sent += uint64_t(n) * 4 * 2 * uint64_t(size_ - 1) / uint64_t(size_);  // as a ring would
 #endif
       break;
@@ -120,19 +146,13 @@ void MpiCluster::ring(float* data, int64_t n) {
   for (int s = 0; s < N - 1; ++s) {
     const int send = rank_ - s, recv = rank_ - s - 1;
     const int64_t sb = lo(send), sn = hi(send) - sb, rb = lo(recv), rn = hi(recv) - rb;
-    check(MPI_Sendrecv(data + sb, int(sn), MPI_FLOAT, right, 0, scratch_.data(), int(rn), MPI_FLOAT, left, 0,
-                       MPI_COMM_WORLD, MPI_STATUS_IGNORE),
-          "MPI_Sendrecv");
-    stats_.bytes_sent += uint64_t(sn) * 4;
+    sendrecv(data + sb, sn, right, scratch_.data(), rn, left, 0);
     for (int64_t i = 0; i < rn; ++i) data[rb + i] += scratch_[size_t(i)];
   }
   for (int s = 0; s < N - 1; ++s) {
     const int send = rank_ + 1 - s, recv = rank_ - s;
     const int64_t sb = lo(send), sn = hi(send) - sb, rb = lo(recv), rn = hi(recv) - rb;
-    check(MPI_Sendrecv(data + sb, int(sn), MPI_FLOAT, right, 1, data + rb, int(rn), MPI_FLOAT, left, 1,
-                       MPI_COMM_WORLD, MPI_STATUS_IGNORE),
-          "MPI_Sendrecv");
-    stats_.bytes_sent += uint64_t(sn) * 4;
+    sendrecv(data + sb, sn, right, data + rb, rn, left, 1);
   }
 #else
   (void)data, (void)n;
@@ -147,28 +167,22 @@ void MpiCluster::doubling(float* data, int64_t n) {
   int p2 = 1;
   while (p2 * 2 <= size_) p2 *= 2;
   scratch_.resize(size_t(n));
-  const int bytes = int(n);
   if (rank_ >= p2) {
-    check(MPI_Send(data, bytes, MPI_FLOAT, rank_ - p2, 2, MPI_COMM_WORLD), "MPI_Send");
-    stats_.bytes_sent += uint64_t(n) * 4;
-    check(MPI_Recv(data, bytes, MPI_FLOAT, rank_ - p2, 3, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
+    sendrecv(data, n, rank_ - p2, nullptr, 0, -1, 2);
+    sendrecv(nullptr, 0, -1, data, n, rank_ - p2, 3);
     return;
   }
   if (rank_ + p2 < size_) {
-    check(MPI_Recv(scratch_.data(), bytes, MPI_FLOAT, rank_ + p2, 2, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
+    sendrecv(nullptr, 0, -1, scratch_.data(), n, rank_ + p2, 2);
     for (int64_t i = 0; i < n; ++i) data[i] += scratch_[size_t(i)];
   }
   for (int mask = 1; mask < p2; mask *= 2) {
     const int partner = rank_ ^ mask;
-    check(MPI_Sendrecv(data, bytes, MPI_FLOAT, partner, 4, scratch_.data(), bytes, MPI_FLOAT, partner, 4,
-                       MPI_COMM_WORLD, MPI_STATUS_IGNORE),
-          "MPI_Sendrecv");
-    stats_.bytes_sent += uint64_t(n) * 4;
+    sendrecv(data, n, partner, scratch_.data(), n, partner, 4);
     for (int64_t i = 0; i < n; ++i) data[i] += scratch_[size_t(i)];
   }
   if (rank_ + p2 < size_) {
-    check(MPI_Send(data, bytes, MPI_FLOAT, rank_ + p2, 3, MPI_COMM_WORLD), "MPI_Send");
-    stats_.bytes_sent += uint64_t(n) * 4;
+    sendrecv(data, n, rank_ + p2, nullptr, 0, -1, 3);
   }
 #else
   (void)data, (void)n;
@@ -180,7 +194,10 @@ void MpiCluster::doubling(float* data, int64_t n) {
 void MpiCluster::allgather(float* data, int64_t n) {
 #ifdef GROK_HAVE_MPI
   scratch_.resize(size_t(n) * size_t(size_));
-  check(MPI_Allgather(data, int(n), MPI_FLOAT, scratch_.data(), int(n), MPI_FLOAT, MPI_COMM_WORLD), "MPI_Allgather");
+  MPI_Request r;
+  check(MPI_Iallgather(data, int(n), MPI_FLOAT, scratch_.data(), int(n), MPI_FLOAT, MPI_COMM_WORLD, &r),
+        "MPI_Iallgather");
+  wait_all(1, &r, "MPI_Iallgather");
   stats_.bytes_sent += uint64_t(n) * 4 * uint64_t(size_ - 1);
   for (int64_t i = 0; i < n; ++i) {
     float s = scratch_[size_t(i)];
@@ -197,9 +214,12 @@ void MpiCluster::broadcast(std::vector<int64_t>& words) {
 #ifdef GROK_HAVE_MPI
   const auto t0 = Clock::now();
   int64_t n = int64_t(words.size());
-  check(MPI_Bcast(&n, 1, MPI_INT64_T, 0, MPI_COMM_WORLD), "MPI_Bcast");
+  MPI_Request r;
+  check(MPI_Ibcast(&n, 1, MPI_INT64_T, 0, MPI_COMM_WORLD, &r), "MPI_Ibcast");
+  wait_all(1, &r, "MPI_Ibcast");
   words.resize(size_t(n));
-  check(MPI_Bcast(words.data(), int(n), MPI_INT64_T, 0, MPI_COMM_WORLD), "MPI_Bcast");
+  check(MPI_Ibcast(words.data(), int(n), MPI_INT64_T, 0, MPI_COMM_WORLD, &r), "MPI_Ibcast");
+  wait_all(1, &r, "MPI_Ibcast");
   if (rank_ == 0) stats_.bytes_sent += uint64_t(n + 1) * 8 * uint64_t(size_ - 1);
   ++stats_.other_calls;
   stats_.other_seconds += seconds_since(t0);
@@ -213,7 +233,9 @@ void MpiCluster::gather(const void* send, int64_t bytes, void* recv) {
   }
 #ifdef GROK_HAVE_MPI
   const auto t0 = Clock::now();
-  check(MPI_Gather(send, int(bytes), MPI_BYTE, recv, int(bytes), MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Gather");
+  MPI_Request r;
+  check(MPI_Igather(send, int(bytes), MPI_BYTE, recv, int(bytes), MPI_BYTE, 0, MPI_COMM_WORLD, &r), "MPI_Igather");
+  wait_all(1, &r, "MPI_Igather");
   if (rank_ != 0) stats_.bytes_sent += uint64_t(bytes);
   ++stats_.other_calls;
   stats_.other_seconds += seconds_since(t0);
@@ -222,15 +244,36 @@ void MpiCluster::gather(const void* send, int64_t bytes, void* recv) {
 
 void MpiCluster::barrier() {
 #ifdef GROK_HAVE_MPI
-  if (mpi_) check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+  if (!mpi_) return;
+  MPI_Request r;
+  check(MPI_Ibarrier(MPI_COMM_WORLD, &r), "MPI_Ibarrier");
+  wait_all(1, &r, "MPI_Ibarrier");
 #endif
 }
 
+// Not MPI_Abort: Debian's mpirun 4.1 can crash tearing down after one.
+// mpirun ends the job when a rank exits non-zero without finalising.
 void MpiCluster::abort_job(int code) {
-#ifdef GROK_HAVE_MPI
-  if (mpi_) MPI_Abort(MPI_COMM_WORLD, code);
-#endif
+  std::fflush(stdout);
+  std::fflush(stderr);
   std::_Exit(code);
+}
+
+void MpiCluster::abandon() { abandoned = true; }
+
+// One exchange of floats: a send to `to` and a receive from `from`, either
+// left out with a null buffer.
+void MpiCluster::sendrecv(const float* send, int64_t send_n, int to, float* recv, int64_t recv_n, int from, int tag) {
+#ifdef GROK_HAVE_MPI
+  MPI_Request r[2];
+  int n = 0;
+  if (recv) check(MPI_Irecv(recv, int(recv_n), MPI_FLOAT, from, tag, MPI_COMM_WORLD, &r[n++]), "MPI_Irecv");
+  if (send) check(MPI_Isend(send, int(send_n), MPI_FLOAT, to, tag, MPI_COMM_WORLD, &r[n++]), "MPI_Isend");
+  wait_all(n, r, "an all-reduce");
+  if (send) stats_.bytes_sent += uint64_t(send_n) * 4;
+#else
+  (void)send, (void)send_n, (void)to, (void)recv, (void)recv_n, (void)from, (void)tag;
+#endif
 }
 
 void MpiCluster::finish() {

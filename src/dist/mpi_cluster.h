@@ -44,6 +44,9 @@ class MpiCluster final : public Collectives {
   // Ends the job from any rank (the others are stopped by mpirun), after
   // this rank has said why. Never returns.
   [[noreturn]] void abort_job(int code);
+  // From any thread (a signal's, say): every communication waiting now or
+  // later throws grok::Error instead of waiting for ranks that are gone.
+  void abandon();
   // MPI_Finalize once every rank is done; nothing for a cluster of one.
   void finish();
 
@@ -52,6 +55,7 @@ class MpiCluster final : public Collectives {
   void ring(float* data, int64_t n);
   void doubling(float* data, int64_t n);
   void allgather(float* data, int64_t n);
+  void sendrecv(const float* send, int64_t send_n, int to, float* recv, int64_t recv_n, int from, int tag);
 
   int rank_ = 0, size_ = 1;
   bool mpi_ = false;

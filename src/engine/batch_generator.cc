@@ -71,7 +71,7 @@ BatchGenerator::BatchGenerator(Engine& engine, int max_batch) : BatchGenerator(e
 
 BatchGenerator::BatchGenerator(Engine& engine, BatchOptions options)
     : engine_(engine),
-      transformer_(engine.model()),
+      transformer_(engine.model(), engine.comm()),
       max_batch_(options.max_batch),
       pool_(engine.model().config, checked_block_tokens(engine.model().config, options),
             pool_blocks(engine.model().config, options)) {

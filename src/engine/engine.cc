@@ -43,9 +43,18 @@ Tokenizer tokenizer_for(const Model& model, const std::string& override_path) {
 
 Engine::Engine(ReadyModel ready, int threads)
     : model_(std::move(ready.model)),
+      comm_(ready.comm),
       tokenizer_(std::move(ready.tokenizer)),
       pool_(threads),
-      transformer_(model_, ready.comm) {}
+      transformer_(model_, comm_) {}
+
+Engine::~Engine() {
+  try {
+    transformer_.stop_followers(false);
+  } catch (const std::exception&) {
+    // The other ranks are gone already: nothing is left to tell them.
+  }
+}
 
 const Tokenizer& Engine::tokenizer() const {
   if (!tokenizer_)

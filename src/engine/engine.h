@@ -68,6 +68,9 @@ class Engine {
   // A model from open_model / make_ready (engine/open_model.h). Without a
   // tokenizer the engine works on token ids only.
   Engine(ReadyModel ready, int threads);
+  ~Engine();  // a tensor-parallel leader stops the followers if nobody has
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
 
   const Model& model() const { return model_; }
   // Throws grok::Error when the engine has no tokenizer.
@@ -89,10 +92,11 @@ class Engine {
   // stop_followers (or when the engine goes).
   bool follow() { return transformer_.follow(pool_); }
   void stop_followers(bool report) { transformer_.stop_followers(report); }
-  Transformer& transformer() { return transformer_; }
+  Collectives* comm() const { return comm_; }
 
  private:
   Model model_;
+  Collectives* comm_;
   std::optional<Tokenizer> tokenizer_;
   ThreadPool pool_;
   Transformer transformer_;

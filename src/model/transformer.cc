@@ -4,6 +4,7 @@
 //   logits = norm_final(x)·Eᵀ·logit_scale   (E tied as output projection)
 #include "model/transformer.h"
 
+#include <atomic>
 #include <limits>
 #include <unordered_map>
 
@@ -64,17 +65,14 @@ Transformer::Transformer(const Model& model, Collectives* comm)
   if (distributed() && !comm_->leader()) mirrors_ = std::make_unique<Mirrors>();
 }
 
-Transformer::~Transformer() {
-  try {
-    stop_followers(false);
-  } catch (const std::exception&) {
-    // The others are gone already; nothing is left to tell.
-  }
-}
+Transformer::~Transformer() = default;
+
+// One job per process: once stopped, the followers are gone for every
+// Transformer of the leader's.
+std::atomic<bool> followers_stopped{false};
 
 void Transformer::stop_followers(bool report) {
-  if (!distributed() || !comm_->leader() || followers_stopped_) return;
-  followers_stopped_ = true;
+  if (!distributed() || !comm_->leader() || followers_stopped.exchange(true)) return;
   std::vector<int64_t> plan{kStop, report ? 1 : 0};
   comm_->broadcast(plan);
 }
@@ -120,7 +118,7 @@ void Transformer::forward_batch(std::span<const SequenceStep> steps, ThreadPool&
   check_steps(steps);
   if (distributed()) {
     if (!comm_->leader()) fail("forward: only the leader (rank 0) starts passes; the other ranks follow");
-    if (followers_stopped_) fail("forward: the other ranks were stopped");
+    if (followers_stopped) fail("forward: the other ranks were stopped");
     send_plan(steps);
   }
   run(steps, pool, logits);

@@ -46,7 +46,7 @@ enum class LogitsGather { kFull, kArgmax };
 class Transformer {
  public:
   explicit Transformer(const Model& model, Collectives* comm = nullptr);
-  ~Transformer();  // the leader releases the followers if it has not
+  ~Transformer();
 
   const GrokConfig& config() const { return cfg_; }
 
@@ -71,7 +71,8 @@ class Transformer {
   // Returns whether the leader asked for a report after stopping
   // (stop_followers(true)).
   bool follow(ThreadPool& pool);
-  // The leader: ends the followers' follow() (once; later calls do nothing).
+  // The leader: ends the followers' follow() (once per process; later calls,
+  // from any Transformer, do nothing and later passes are refused).
   void stop_followers(bool report);
   // In kArgmax mode the leader's logits rows hold -infinity except at the
   // most probable token (ties to the lower id), which has its true value.
@@ -98,7 +99,6 @@ class Transformer {
   Shard shard_;
   Collectives* comm_ = nullptr;
   LogitsGather gather_ = LogitsGather::kFull;
-  bool followers_stopped_ = false;
   struct Mirrors;
   std::unique_ptr<Mirrors> mirrors_;  // followers: their copies of the leader's KV pools
   const GrokWeights& w_;
