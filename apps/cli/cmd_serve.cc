@@ -45,6 +45,14 @@ void run(ServeArgs& a) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   auto engine = open_engine(a.model);
+  MpiCluster& cluster = MpiCluster::world();
+  if (!cluster.leader()) {
+    // Under mpirun: this rank runs its part of the leader's passes; mpirun's
+    // SIGTERM ends it (the default action, so unblocked again).
+    pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
+    follow_leader(*engine);
+    return;
+  }
   server::Server srv(*engine, a.server);
   const int port = srv.start();
   std::fprintf(stderr, "grok: serving %s on http://%s:%d (OpenAI API under /v1; Ctrl-C or SIGTERM stops)\n",
@@ -52,9 +60,22 @@ void run(ServeArgs& a) {
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  std::fprintf(stderr, "grok: %s: stopping (running requests get up to %.0f s to finish)\n",
-               sig == SIGTERM ? "SIGTERM" : "SIGINT", a.shutdown_grace_seconds);
+  if (cluster.distributed()) {
+    // mpirun sends SIGTERM to every rank at once (when asked to stop, or
+    // when a rank died): the others are going, so no pass can finish and
+    // waiting for them would hang. Requests still running are answered now.
+    cluster.abandon();
+    std::fprintf(stderr, "grok: %s: stopping; the other ranks are stopping too\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  } else {
+    std::fprintf(stderr, "grok: %s: stopping (running requests get up to %.0f s to finish)\n",
+                 sig == SIGTERM ? "SIGTERM" : "SIGINT", a.shutdown_grace_seconds);
+  }
+  const int64_t cut = srv.scheduler().in_flight();
   srv.shutdown(std::chrono::milliseconds(int64_t(a.shutdown_grace_seconds * 1000)));
+  const std::string failure = srv.scheduler().failure();
+  if (!failure.empty())
+    fail("stopped with ", cut, " request", cut == 1 ? "" : "s", " running: ", failure,
+         " (mpirun's message above names the rank that ended)");
   std::fprintf(stderr, "grok: stopped\n");
 }
 

@@ -278,7 +278,9 @@ void MpiCluster::sendrecv(const float* send, int64_t send_n, int to, float* recv
 
 void MpiCluster::finish() {
 #ifdef GROK_HAVE_MPI
-  if (mpi_) {
+  // After abandon() the other ranks may never reach MPI_Finalize (which
+  // waits for all of them): leave, and let mpirun end the job.
+  if (mpi_ && !abandoned) {
     mpi_ = false;
     MPI_Finalize();
   }

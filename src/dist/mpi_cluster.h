@@ -47,7 +47,8 @@ class MpiCluster final : public Collectives {
   // From any thread (a signal's, say): every communication waiting now or
   // later throws grok::Error instead of waiting for ranks that are gone.
   void abandon();
-  // MPI_Finalize once every rank is done; nothing for a cluster of one.
+  // MPI_Finalize once every rank is done; nothing for a cluster of one or
+  // after abandon().
   void finish();
 
  private:

@@ -124,6 +124,11 @@ void Scheduler::stop() {
   if (driver_.joinable()) driver_.join();
 }
 
+std::string Scheduler::failure() const {
+  std::lock_guard lock(mu_);
+  return failure_;
+}
+
 void Scheduler::drive() {
   for (;;) {
     const bool has_work = batch_.running() + batch_.waiting() > 0;
@@ -156,7 +161,23 @@ void Scheduler::drive() {
     }
     step_tokens_ = 0;
     const auto start = Clock::now();
-    batch_.step();
+    try {
+      batch_.step();
+    } catch (const std::exception& e) {
+      // No pass can run any more (under mpirun: a rank stopped). Stop as
+      // stop() does: new jobs are refused, running ones cancelled.
+      {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+        failure_ = e.what();
+        commands.clear();
+        commands.swap(commands_);
+      }
+      for (Command& c : commands)
+        if (c.kind == Command::Kind::submit) reject(c.job, kShuttingDown, 0);
+      for (std::shared_ptr<Job> job : std::vector(active_)) apply_cancel(job);
+      return;
+    }
     metrics_.record_step(int64_t(batch_.waiting()), int64_t(batch_.running()), step_tokens_,
                          std::chrono::duration<double>(Clock::now() - start).count());
     publish_memory();

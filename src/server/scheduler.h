@@ -110,6 +110,9 @@ class Scheduler {
   // Refuses new jobs, cancels every running and waiting sequence (their
   // channels get `finished` events) and joins the driver thread. Idempotent.
   void stop();
+  // Why a forward pass failed, after which the scheduler stopped as stop()
+  // does (under mpirun: the other ranks went away); "" while all is well.
+  std::string failure() const;
 
  private:
   struct Command {
@@ -137,6 +140,7 @@ class Scheduler {
   std::deque<Command> commands_;
   int64_t in_flight_ = 0;
   bool paused_ = false, stopping_ = false;
+  std::string failure_;
 
   std::vector<std::shared_ptr<Job>> active_;  // driver thread only: accepted jobs not yet finished
   int64_t step_tokens_ = 0;                   // driver thread only: tokens the current pass generated
