@@ -213,14 +213,29 @@ void MpiCluster::broadcast(std::vector<int64_t>& words) {
   if (size_ == 1) return;
 #ifdef GROK_HAVE_MPI
   const auto t0 = Clock::now();
+  // One message for most plans (a decode step's is a few dozen words):
+  // its length and first words together; the rest, if any, after.
+  constexpr int64_t kHead = 512;
+  std::vector<int64_t> head(static_cast<size_t>(kHead));
   int64_t n = int64_t(words.size());
+  if (rank_ == 0) {
+    head[0] = n;
+    std::copy_n(words.begin(), std::min(n, kHead - 1), head.begin() + 1);
+  }
   MPI_Request r;
-  check(MPI_Ibcast(&n, 1, MPI_INT64_T, 0, MPI_COMM_WORLD, &r), "MPI_Ibcast");
+  check(MPI_Ibcast(head.data(), int(kHead), MPI_INT64_T, 0, MPI_COMM_WORLD, &r), "MPI_Ibcast");
   wait_all(1, &r, "MPI_Ibcast");
-  words.resize(size_t(n));
-  check(MPI_Ibcast(words.data(), int(n), MPI_INT64_T, 0, MPI_COMM_WORLD, &r), "MPI_Ibcast");
-  wait_all(1, &r, "MPI_Ibcast");
-  if (rank_ == 0) stats_.bytes_sent += uint64_t(n + 1) * 8 * uint64_t(size_ - 1);
+  n = head[0];
+  if (rank_ != 0) {
+    words.resize(size_t(n));
+    std::copy_n(head.begin() + 1, std::min(n, kHead - 1), words.begin());
+  }
+  if (n > kHead - 1) {
+    check(MPI_Ibcast(words.data() + (kHead - 1), int(n - (kHead - 1)), MPI_INT64_T, 0, MPI_COMM_WORLD, &r),
+          "MPI_Ibcast");
+    wait_all(1, &r, "MPI_Ibcast");
+  }
+  if (rank_ == 0) stats_.bytes_sent += uint64_t(std::max(n + 1, kHead)) * 8 * uint64_t(size_ - 1);
   ++stats_.other_calls;
   stats_.other_seconds += seconds_since(t0);
 #endif

@@ -63,7 +63,7 @@ ReadyModel make_ready(Model model, const OpenOptions& options) {
   if (options.comm && options.comm->distributed()) {
     auto copies = std::make_shared<ShardCopies>();
     model.shard = plan_shard(model.config, model.weights, options.comm->rank(), options.comm->size());
-    apply_shard(model.config, model.weights, model.shard, *copies);
+    apply_shard(model.config, model.weights, model.shard, copies.get());
     model.shard_copies = std::move(copies);
   }
   r.comm = options.comm;

@@ -12,21 +12,28 @@ namespace {
 int64_t part_begin(int64_t n, int rank, int ranks) { return n * rank / ranks; }
 
 // Input elements a column slice must start on: whole quantisation blocks,
-// and for int8 whole scale blocks.
+// and for int8 whole scale blocks of whole 32-input blocks, so that the
+// kernels' 32-wide activation blocks are the same as in one process.
 int64_t column_unit(const WeightMatrix& m) {
-  if (m.dtype == DType::I8) return m.scale_block_cols();
+  if (m.dtype == DType::I8) return std::lcm(m.scale_block_cols(), int64_t(32));
   return dtype_block_elems(m.dtype);
 }
 
 // Output rows [r0, r1). Row-major formats: a view of the same rows. Int8 is
 // stored input-major, so its outputs are a strided part of every stored row:
 // copied, with their scales, into a matrix of its own.
-WeightMatrix slice_rows(const WeightMatrix& m, int64_t r0, int64_t r1, ShardCopies& copies) {
+WeightMatrix slice_rows(const WeightMatrix& m, int64_t r0, int64_t r1, ShardCopies* copies) {
   WeightMatrix s = m;
   const int64_t n = r1 - r0;
   s.rows = n;
   if (m.dtype != DType::I8) {
     s.data = m.row(r0);
+    return s;
+  }
+  s.row_bytes = uint64_t(n);
+  if (!copies) {  // sizes only
+    s.data = nullptr;
+    s.scales = nullptr;
     return s;
   }
   const uint64_t quant = uint64_t(m.cols) * uint64_t(n), scales = uint64_t(m.scale_blocks) * uint64_t(n) * 2;
@@ -37,9 +44,8 @@ WeightMatrix slice_rows(const WeightMatrix& m, int64_t r0, int64_t r1, ShardCopi
   for (int64_t b = 0; b < m.scale_blocks; ++b)
     std::memcpy(sc + b * n, m.scales + b * m.rows + r0, size_t(n) * 2);
   s.data = q;
-  s.row_bytes = uint64_t(n);
   s.scales = sc;
-  copies.buffers.push_back(std::move(buffer));
+  copies->buffers.push_back(std::move(buffer));
   return s;
 }
 
@@ -101,13 +107,13 @@ std::pair<int64_t, int64_t> vocab_rows(int64_t vocab, int rank, int ranks) {
   return {std::min(vocab, part_begin(groups, rank, ranks) * 16), std::min(vocab, part_begin(groups, rank + 1, ranks) * 16)};
 }
 
-void apply_shard(GrokConfig& c, GrokWeights& w, const Shard& s, ShardCopies& copies) {
+void apply_shard(GrokConfig& c, GrokWeights& w, const Shard& s, ShardCopies* copies) {
   if (s.whole()) return;
   const int64_t q_per_kv = c.n_heads / c.n_kv_heads, hd = c.head_dim;
   const int64_t q0 = s.kv_begin * q_per_kv * hd, q1 = s.kv_end * q_per_kv * hd;
   for (LayerWeights& l : w.layers) {
     for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo})
-      if (m->packed) fail("tensor parallelism: the weights were repacked before being split");
+      if (m->packed && copies) fail("tensor parallelism: the weights were repacked before being split");
     l.wq = slice_rows(l.wq, q0, q1, copies);
     l.wk = slice_rows(l.wk, s.kv_begin * hd, s.kv_end * hd, copies);
     l.wv = slice_rows(l.wv, s.kv_begin * hd, s.kv_end * hd, copies);
@@ -140,6 +146,13 @@ uint64_t matrix_bytes(const WeightMatrix& m) {
   return uint64_t(m.rows) * dtype_bytes(m.dtype, m.cols);
 }
 }  // namespace
+
+uint64_t shard_weight_bytes(const GrokConfig& c, const GrokWeights& w, const Shard& s) {
+  GrokConfig c2 = c;
+  GrokWeights w2 = w;
+  apply_shard(c2, w2, s, nullptr);
+  return weight_bytes(w2);
+}
 
 uint64_t weight_bytes(const GrokWeights& w) {
   uint64_t total = matrix_bytes(w.embed) + w.final_norm.size() * 4;

@@ -37,16 +37,20 @@ std::pair<int64_t, int64_t> vocab_rows(int64_t vocab, int rank, int ranks);
 
 // Replaces every matrix by this rank's slice of it (views into the same
 // file pages where the layout allows; int8 output slices are copied into
-// `copies`) and records the rank's KV heads in c.kv_heads_local.
+// `copies`; with none, only the sizes are right) and records the rank's KV
+// heads in c.kv_heads_local.
 struct ShardCopies {
   std::vector<std::unique_ptr<std::byte[]>> buffers;
 };
-void apply_shard(GrokConfig& c, GrokWeights& w, const Shard& s, ShardCopies& copies);
+void apply_shard(GrokConfig& c, GrokWeights& w, const Shard& s, ShardCopies* copies);
 
 // The config a rank's blocks compute with: its query and KV heads and ffn slice.
 GrokConfig local_config(const GrokConfig& c, const Shard& s);
 
-// Bytes of the matrices a rank keeps (its slices plus what every rank keeps).
+// Bytes of the weights a model keeps: after apply_shard, its slices plus
+// what every rank keeps.
 uint64_t weight_bytes(const GrokWeights& w);
+// What weight_bytes will be for rank s's part, without splitting anything.
+uint64_t shard_weight_bytes(const GrokConfig& c, const GrokWeights& w, const Shard& s);
 
 }  // namespace grok
