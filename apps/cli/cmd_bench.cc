@@ -32,8 +32,10 @@ void run(const BenchArgs& a) {
     return;
   }
   const BenchResult r = run_bench(ready.model, pool, a.bench, progress, ready.comm);
-  const std::vector<RankReport> ranks =
+  std::vector<RankReport> ranks =
       cluster.distributed() ? gather_rank_reports(cluster, weight_bytes(ready.model.weights)) : std::vector<RankReport>{};
+  // Rank 0's own peak as measured before the bandwidth probe's buffer.
+  if (!ranks.empty()) ranks[0].peak_rss = uint64_t(r.peak_rss_mib * 1048576.0);
   const double bw_share = r.memory_read_gbps > 0 ? r.weight_gbps / r.memory_read_gbps : 0;
   if (a.json) {
     nlohmann::json j = {{"model", a.model.model.empty() ? "(built-in)" : a.model.model},

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "core/mapped_file.h"
 #include "core/thread_pool.h"
 #include "engine/engine.h"
 
@@ -17,9 +18,12 @@ uint64_t read_every_page(const TensorStore& store) {
   return sum;
 }
 
-// The same for the matrices of a split model: only this rank's slices, so
-// its resident memory stays its share.
-uint64_t read_every_page(const GrokWeights& w) {
+// The same for the matrices of a split model: only this rank's slices.
+// Touching a page maps its neighbours too (the kernel's fault-around), so a
+// column slice would map the other ranks' columns as well: with
+// `file_pages` (a GGUF's read-only mapping) each matrix's pages are let go
+// once read. They stay in the page cache, which is the point.
+uint64_t read_every_page(const GrokWeights& w, bool file_pages) {
   uint64_t sum = 0;
   auto touch = [&](const WeightMatrix& m) {
     if (!m.data) return;
@@ -28,6 +32,7 @@ uint64_t read_every_page(const GrokWeights& w) {
     const uint64_t len = input_major ? uint64_t(m.rows) : dtype_bytes(m.dtype, m.cols);
     for (int64_t r = 0; r < n; ++r)
       for (uint64_t off = 0; off < len; off += 4096) sum += uint8_t(m.data[uint64_t(r) * m.row_bytes + off]);
+    if (file_pages && n > 0) release_mapped_pages(m.data, uint64_t(n - 1) * m.row_bytes + len);
   };
   touch(w.output);
   for (const LayerWeights& l : w.layers) {
@@ -68,7 +73,8 @@ ReadyModel make_ready(Model model, const OpenOptions& options) {
   }
   r.comm = options.comm;
   if (options.read_all_first && model.store) {
-    volatile uint64_t sink = model.shard.whole() ? read_every_page(*model.store) : read_every_page(model.weights);
+    volatile uint64_t sink = model.shard.whole() ? read_every_page(*model.store)
+                                                 : read_every_page(model.weights, model.format == "gguf");
     (void)sink;
   }
   if (options.repack) {
