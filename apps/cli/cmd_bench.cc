@@ -14,9 +14,33 @@ struct BenchArgs {
   ModelArgs model;
   BenchOptions bench;
   bool json = false;
+  int64_t allreduce_values = 0;  // --allreduce N: time the all-reduce algorithms alone
 };
 
+// Under mpirun: every all-reduce algorithm over N floats, no model.
+void run_allreduce(const BenchArgs& a) {
+  MpiCluster& cluster = MpiCluster::world();
+  if (!cluster.distributed()) fail("--allreduce measures communication between ranks: run it under mpirun -np 2 or more");
+  const std::vector<AllreduceTiming> t = measure_allreduce(cluster, a.allreduce_values);
+  if (!cluster.leader()) return;
+  if (a.json) {
+    nlohmann::json j = {{"ranks", cluster.size()}, {"values", a.allreduce_values}, {"algorithms", nlohmann::json::array()}};
+    for (const AllreduceTiming& x : t)
+      j["algorithms"].push_back({{"algorithm", allreduce_algorithm_name(x.algorithm)},
+                                 {"seconds_per_call", x.seconds_per_call},
+                                 {"bytes_sent_per_call", x.bytes_sent_per_call}});
+    std::printf("%s\n", j.dump(2).c_str());
+    return;
+  }
+  std::printf("all-reduce of %lld floats over %d ranks (median of 9 rounds of 50 calls)\n",
+              (long long)a.allreduce_values, cluster.size());
+  for (const AllreduceTiming& x : t)
+    std::printf("  %-10s %8.1f us per call, %8.1f KiB sent by rank 0\n", allreduce_algorithm_name(x.algorithm),
+                1e6 * x.seconds_per_call, x.bytes_sent_per_call / 1024);
+}
+
 void run(const BenchArgs& a) {
+  if (a.allreduce_values > 0) return run_allreduce(a);
   const ReadyModel ready = open_model_for(a.model, /*need_tokenizer=*/false, /*read_all_first=*/true);
   auto progress = [&](const std::string& line) {
     if (!a.json) std::fprintf(stderr, "  %s\n", line.c_str());
@@ -105,6 +129,9 @@ void register_bench(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure prompt and generation speed and weight bandwidth");
   add_model_options(cmd, a->model);
+  cmd->add_option("--allreduce", a->allreduce_values,
+                  "under mpirun: time each all-reduce algorithm over this many floats instead (a model's dim)")
+      ->check(whole_number(1, 1 << 26));
   cmd->add_option("-p,--prompt-tokens", a->bench.prompt_tokens, "prompt length (pp)")->capture_default_str()->check(whole_number(0));
   cmd->add_option("-n,--gen-tokens", a->bench.gen_tokens, "generated tokens (tg)")->capture_default_str()->check(whole_number(0));
   cmd->add_option("-b,--batch", a->bench.batch,

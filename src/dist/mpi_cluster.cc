@@ -302,6 +302,30 @@ void MpiCluster::finish() {
 #endif
 }
 
+std::vector<AllreduceTiming> measure_allreduce(MpiCluster& cluster, int64_t n, int rounds, int calls) {
+  std::vector<AllreduceTiming> out;
+  const AllreduceAlgorithm chosen = cluster.algorithm();
+  std::vector<float> data(static_cast<size_t>(n));
+  for (AllreduceAlgorithm a : {AllreduceAlgorithm::kRing, AllreduceAlgorithm::kDoubling, AllreduceAlgorithm::kAllgather,
+                               AllreduceAlgorithm::kMpi}) {
+    cluster.set_algorithm(a);
+    std::vector<double> per_call;
+    const uint64_t sent0 = cluster.stats().bytes_sent;
+    for (int r = 0; r < rounds; ++r) {
+      for (size_t i = 0; i < data.size(); ++i) data[i] = float(i % 7) * 1e-3f;  // finite sums, call after call
+      cluster.barrier();
+      const auto t0 = Clock::now();
+      for (int c = 0; c < calls; ++c) cluster.allreduce_sum(data.data(), n);
+      per_call.push_back(seconds_since(t0) / calls);
+    }
+    std::sort(per_call.begin(), per_call.end());
+    out.push_back({a, per_call[per_call.size() / 2],
+                   double(cluster.stats().bytes_sent - sent0) / double(rounds * calls)});
+  }
+  cluster.set_algorithm(chosen);
+  return out;
+}
+
 std::vector<RankReport> gather_rank_reports(MpiCluster& cluster, uint64_t weight_bytes) {
   RankReport mine;
   mine.rank = cluster.rank();

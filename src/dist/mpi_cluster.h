@@ -68,6 +68,16 @@ class MpiCluster final : public Collectives {
 // Peak resident memory of this process so far (VmHWM), in bytes.
 uint64_t peak_resident_bytes();
 
+// Each all-reduce algorithm over `n` floats, timed on every rank together:
+// the median of `rounds` rounds of `calls` back-to-back calls, per call,
+// as rank 0 saw it. Every rank must call it.
+struct AllreduceTiming {
+  AllreduceAlgorithm algorithm;
+  double seconds_per_call = 0;
+  double bytes_sent_per_call = 0;  // by rank 0
+};
+std::vector<AllreduceTiming> measure_allreduce(MpiCluster& cluster, int64_t n, int rounds = 9, int calls = 50);
+
 // What each rank reports when the leader asks at the end of a job.
 struct RankReport {
   int rank = 0;
