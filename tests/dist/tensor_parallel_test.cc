@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <ostream>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -71,6 +72,8 @@ struct Case {
   std::string kind;
   int ranks;
 };
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.kind << " over " << c.ranks << " ranks"; }
 
 class SplitModel : public ::testing::TestWithParam<Case> {};
 
