@@ -74,7 +74,7 @@ void run(ServeArgs& a) {
   srv.shutdown(std::chrono::milliseconds(int64_t(a.shutdown_grace_seconds * 1000)));
   const std::string failure = srv.scheduler().failure();
   if (!failure.empty())
-    fail("stopped with ", cut, " request", cut == 1 ? "" : "s", " running: ", failure,
+    fail("stopped with ", cut, " request", cut == 1 ? "" : "s", " waiting or running: ", failure,
          " (mpirun's message above names the rank that ended)");
   std::fprintf(stderr, "grok: stopped\n");
 }
