@@ -80,6 +80,13 @@ class SplitModel : public ::testing::TestWithParam<Case> {};
 TEST_P(SplitModel, ComputesWhatOneProcessDoes) {
   if (!have_mpirun()) GTEST_SKIP() << "needs mpirun (scripts/setup installs openmpi-bin)";
   const Case c = GetParam();
+#ifdef GROK_SANITIZED
+  // Under ASan a pass over the 131,072-row vocabulary of the oracle-sized
+  // models takes minutes per case; the release build runs them all. Here:
+  // every rank count on the small-vocabulary checkpoint, and one oracle case.
+  if (c.kind != "ckpt-0" && !(c.kind == "oracle-gguf" && c.ranks == 3))
+    GTEST_SKIP() << "sanitizer build: " << c.kind << " over " << c.ranks << " ranks runs in the release build";
+#endif
   const std::string model = model_path(c.kind);
   if (model.empty()) GTEST_SKIP() << c.kind << ": needs ../shared/oracle or python3-numpy (not present)";
   std::string cmd = mpirun(c.ranks) + GROK_BINARY_DIR "/tests/dist_check " + model;
