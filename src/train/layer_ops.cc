@@ -1,0 +1,286 @@
+#include "train/layer_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/thread_pool.h"
+#include "train/gemm.h"
+
+namespace grok {
+
+template <class S>
+void rmsnorm_forward(const S* x, const S* scale, S* y, S* rstd, int64_t n, int64_t d, double eps) {
+  for (int64_t i = 0; i < n; ++i) {
+    const S* xi = x + i * d;
+    double ss = 0;
+    for (int64_t j = 0; j < d; ++j) ss += double(xi[j]) * double(xi[j]);
+    const S r = S(1.0 / std::sqrt(ss / double(d) + eps));
+    rstd[i] = r;
+    for (int64_t j = 0; j < d; ++j) y[i * d + j] = scale[j] * (xi[j] * r);
+  }
+}
+
+// y_j = s_j·x_j·r with r = (mean(x²)+eps)^-½, so with g = dy ⊙ s:
+// dx_j = r·g_j − r³·x_j·(Σ_k g_k·x_k)/d.
+template <class S>
+void rmsnorm_backward(const S* dy, const S* x, const S* scale, const S* rstd, S* dx, S* dscale, int64_t n,
+                      int64_t d) {
+  for (int64_t i = 0; i < n; ++i) {
+    const S* xi = x + i * d;
+    const S* dyi = dy + i * d;
+    const double r = double(rstd[i]);
+    double gx = 0;
+    for (int64_t j = 0; j < d; ++j) gx += double(dyi[j]) * double(scale[j]) * double(xi[j]);
+    const double c = r * r * r * gx / double(d);
+    for (int64_t j = 0; j < d; ++j) {
+      dscale[j] += dyi[j] * S(double(xi[j]) * r);
+      dx[i * d + j] += S(r * double(dyi[j]) * double(scale[j]) - c * double(xi[j]));
+    }
+  }
+}
+
+template <class S>
+void linear_forward(ThreadPool* pool, const S* x, const S* W, S* y, int64_t n, int64_t in, int64_t out) {
+  gemm_nt(pool, n, out, in, x, in, W, in, y, out, false);
+}
+
+template <class S>
+void linear_backward(ThreadPool* pool, const S* dy, const S* x, const S* W, S* dx, S* dW, int64_t n, int64_t in,
+                     int64_t out, std::vector<S>& scratch) {
+  if (n == 0) return;
+  const size_t need = size_t(std::max(in * out, n * (in + out)));
+  if (scratch.size() < need) scratch.resize(need);
+  if (dx) {  // dx[n][in] += dy[n][out]·Wᵀ[in][out]ᵀ
+    transpose(W, out, in, in, scratch.data());
+    gemm_nt(pool, n, in, out, dy, out, scratch.data(), out, dx, in, true);
+  }
+  // dW[out][in] += dyᵀ[out][n]·xᵀ[in][n]ᵀ
+  S* dyT = scratch.data();
+  S* xT = dyT + out * n;
+  transpose(dy, n, out, out, dyT);
+  transpose(x, n, in, in, xT);
+  gemm_nt(pool, out, in, n, dyT, n, xT, n, dW, in, true);
+}
+
+template <class S>
+void rope_apply(S* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t* pos, double base, bool inverse) {
+  const int64_t half = head_dim / 2;
+  std::vector<double> freq(static_cast<size_t>(half));
+  for (int64_t j = 0; j < half; ++j) freq[size_t(j)] = std::pow(base, -2.0 * double(j) / double(head_dim));
+  std::vector<S> c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < half; ++j) {
+      const double angle = double(pos[i]) * freq[size_t(j)];
+      c[size_t(j)] = S(std::cos(angle));
+      s[size_t(j)] = S(inverse ? -std::sin(angle) : std::sin(angle));
+    }
+    for (int64_t h = 0; h < heads; ++h) {
+      S* v = x + (i * heads + h) * head_dim;
+      for (int64_t j = 0; j < half; ++j) {  // [x1, x2] → [x1·c − x2·s, x2·c + x1·s]
+        const S x1 = v[j], x2 = v[j + half];
+        v[j] = x1 * c[size_t(j)] - x2 * s[size_t(j)];
+        v[j + half] = x2 * c[size_t(j)] + x1 * s[size_t(j)];
+      }
+    }
+  }
+}
+
+namespace {
+
+// One (sequence, kv head) pair's scratch, sized for seq × seq scores.
+template <class S>
+struct AttentionScratch {
+  std::vector<S> scores, dp, pt, dst, vt, kt, dot, qt;
+  void size(int64_t T, int64_t hd) {
+    for (auto* b : {&scores, &dp, &pt, &dst}) b->resize(size_t(T * T));
+    for (auto* b : {&vt, &kt, &dot, &qt}) b->resize(size_t(hd * T));
+  }
+};
+
+// Every (sequence, kv head) pair is one task: its q heads read only its k
+// and v, so tasks write disjoint gradients and the split cannot change a sum.
+template <class S, class Fn>
+void for_each_group(ThreadPool* pool, const AttentionShape& a, Fn fn) {
+  const int64_t tasks = a.batch * a.kv_heads;
+  auto run = [&](int64_t b, int64_t e, int) {
+    AttentionScratch<S> scratch;
+    scratch.size(a.seq, a.head_dim);
+    for (int64_t t = b; t < e; ++t) fn(t / a.kv_heads, t % a.kv_heads, scratch);
+  };
+  if (pool)
+    pool->parallel_for(tasks, run);
+  else
+    run(0, tasks, 0);
+}
+
+}  // namespace
+
+template <class S>
+void attention_forward(ThreadPool* pool, const AttentionShape& a, const S* q, const S* k, const S* v,
+                       const uint8_t* valid, S* out, S* probs) {
+  const int64_t T = a.seq, hd = a.head_dim, qw = a.heads * hd, kw = a.kv_heads * hd;
+  const int64_t group = a.heads / a.kv_heads;
+  for_each_group<S>(pool, a, [&](int64_t b, int64_t g, AttentionScratch<S>& s) {
+    const S* kb = k + b * T * kw + g * hd;
+    const S* vb = v + b * T * kw + g * hd;
+    const uint8_t* ok = valid + b * T;
+    transpose(vb, T, hd, kw, s.vt.data());
+    for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+      const S* qb = q + b * T * qw + h * hd;
+      S* P = probs + (b * a.heads + h) * T * T;
+      gemm_nt(T, T, hd, qb, qw, kb, kw, s.scores.data(), T, false);
+      for (int64_t i = 0; i < T; ++i) {
+        S* row = P + i * T;
+        const S* sc = s.scores.data() + i * T;
+        double mx = -1e300;
+        for (int64_t j = 0; j <= i; ++j) {
+          if (!ok[j]) continue;
+          row[j] = S(a.cap * std::tanh(double(sc[j]) * a.scale / a.cap));
+          mx = std::max(mx, double(row[j]));
+        }
+        double sum = 0;
+        for (int64_t j = 0; j <= i; ++j) {
+          if (!ok[j]) continue;
+          row[j] = S(std::exp(double(row[j]) - mx));
+          sum += double(row[j]);
+        }
+        for (int64_t j = 0; j < T; ++j) row[j] = (j <= i && ok[j]) ? S(double(row[j]) / sum) : S(0);
+      }
+      gemm_nt(T, hd, T, P, T, s.vt.data(), T, out + b * T * qw + h * hd, qw, false);
+    }
+  });
+}
+
+template <class S>
+void attention_backward(ThreadPool* pool, const AttentionShape& a, const S* dout, const S* q, const S* k,
+                        const S* v, const S* probs, S* dq, S* dk, S* dv) {
+  const int64_t T = a.seq, hd = a.head_dim, qw = a.heads * hd, kw = a.kv_heads * hd;
+  const int64_t group = a.heads / a.kv_heads;
+  for_each_group<S>(pool, a, [&](int64_t b, int64_t g, AttentionScratch<S>& s) {
+    const S* kb = k + b * T * kw + g * hd;
+    const S* vb = v + b * T * kw + g * hd;
+    transpose(kb, T, hd, kw, s.kt.data());
+    for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+      const S* qb = q + b * T * qw + h * hd;
+      const S* dob = dout + b * T * qw + h * hd;
+      const S* P = probs + (b * a.heads + h) * T * T;
+      // dV += Pᵀ·dO
+      transpose(P, T, T, T, s.pt.data());
+      transpose(dob, T, hd, qw, s.dot.data());
+      gemm_nt(T, hd, T, s.pt.data(), T, s.dot.data(), T, dv + b * T * kw + g * hd, kw, true);
+      // dP = dO·Vᵀ; through the softmax, the cap (d cap·tanh(u/cap) = 1 −
+      // tanh²) and the scale, recomputing the raw scores rather than saving them.
+      gemm_nt(T, T, hd, dob, qw, vb, kw, s.dp.data(), T, false);
+      gemm_nt(T, T, hd, qb, qw, kb, kw, s.scores.data(), T, false);
+      for (int64_t i = 0; i < T; ++i) {
+        const S* p = P + i * T;
+        S* d = s.dp.data() + i * T;
+        const S* sc = s.scores.data() + i * T;
+        double dot = 0;
+        for (int64_t j = 0; j <= i; ++j) dot += double(p[j]) * double(d[j]);
+        for (int64_t j = 0; j < T; ++j) {
+          if (j > i || p[j] == S(0)) {
+            d[j] = 0;
+            continue;
+          }
+          const double t = std::tanh(double(sc[j]) * a.scale / a.cap);
+          d[j] = S(double(p[j]) * (double(d[j]) - dot) * (1 - t * t) * a.scale);
+        }
+      }
+      // dQ += dS·K, dK += dSᵀ·Q
+      gemm_nt(T, hd, T, s.dp.data(), T, s.kt.data(), T, dq + b * T * qw + h * hd, qw, true);
+      transpose(s.dp.data(), T, T, T, s.dst.data());
+      transpose(qb, T, hd, qw, s.qt.data());
+      gemm_nt(T, hd, T, s.dst.data(), T, s.qt.data(), T, dk + b * T * kw + g * hd, kw, true);
+    }
+  });
+}
+
+template <class S>
+S gelu(S x) {
+  const double u = std::sqrt(2.0 / M_PI) * (double(x) + 0.044715 * double(x) * double(x) * double(x));
+  return S(0.5 * double(x) * (1.0 + std::tanh(u)));
+}
+
+template <class S>
+S gelu_grad(S x) {
+  const double xd = double(x);
+  const double u = std::sqrt(2.0 / M_PI) * (xd + 0.044715 * xd * xd * xd);
+  const double t = std::tanh(u);
+  const double du = std::sqrt(2.0 / M_PI) * (1.0 + 3 * 0.044715 * xd * xd);
+  return S(0.5 * (1.0 + t) + 0.5 * xd * (1 - t * t) * du);
+}
+
+template <class S>
+void softmax_rows(S* x, int64_t n, int64_t d) {
+  for (int64_t i = 0; i < n; ++i) {
+    S* r = x + i * d;
+    const double mx = double(*std::max_element(r, r + d));
+    double sum = 0;
+    for (int64_t j = 0; j < d; ++j) sum += std::exp(double(r[j]) - mx);
+    for (int64_t j = 0; j < d; ++j) r[j] = S(std::exp(double(r[j]) - mx) / sum);
+  }
+}
+
+template <class S>
+double cross_entropy(ThreadPool* pool, const S* logits, const int32_t* targets, const uint8_t* scored, int64_t n,
+                     int64_t vocab, S* dlogits, double grad_scale) {
+  std::vector<double> row_loss(size_t(n), 0.0);
+  auto rows = [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) {
+      const S* l = logits + i * vocab;
+      S* d = dlogits ? dlogits + i * vocab : nullptr;
+      if (!scored[i]) {
+        if (d) std::fill(d, d + vocab, S(0));
+        continue;
+      }
+      // exp in the scalar's own precision (float exp is several times
+      // faster than double over 131,072 logits), sums in double.
+      const S mx = *std::max_element(l, l + vocab);
+      const S target_logit = l[targets[i]];
+      double sum = 0;
+      if (d) {
+        for (int64_t j = 0; j < vocab; ++j) {
+          d[j] = std::exp(l[j] - mx);  // may overwrite l (aliasing allowed)
+          sum += double(d[j]);
+        }
+        const S k = S(grad_scale / sum);
+        for (int64_t j = 0; j < vocab; ++j) d[j] *= k;
+        d[targets[i]] -= S(grad_scale);
+      } else {
+        for (int64_t j = 0; j < vocab; ++j) sum += double(std::exp(l[j] - mx));
+      }
+      row_loss[size_t(i)] = double(mx) + std::log(sum) - double(target_logit);
+    }
+  };
+  if (pool)
+    pool->parallel_for(n, rows);
+  else
+    rows(0, n, 0);
+  double total = 0;
+  for (double l : row_loss) total += l;
+  return total;
+}
+
+#define GROK_INSTANTIATE(S)                                                                                        \
+  template void rmsnorm_forward<S>(const S*, const S*, S*, S*, int64_t, int64_t, double);                         \
+  template void rmsnorm_backward<S>(const S*, const S*, const S*, const S*, S*, S*, int64_t, int64_t);            \
+  template void linear_forward<S>(ThreadPool*, const S*, const S*, S*, int64_t, int64_t, int64_t);                \
+  template void linear_backward<S>(ThreadPool*, const S*, const S*, const S*, S*, S*, int64_t, int64_t, int64_t,  \
+                                   std::vector<S>&);                                                              \
+  template void rope_apply<S>(S*, int64_t, int64_t, int64_t, const int32_t*, double, bool);                       \
+  template void attention_forward<S>(ThreadPool*, const AttentionShape&, const S*, const S*, const S*,            \
+                                     const uint8_t*, S*, S*);                                                     \
+  template void attention_backward<S>(ThreadPool*, const AttentionShape&, const S*, const S*, const S*, const S*, \
+                                      const S*, S*, S*, S*);                                                      \
+  template S gelu<S>(S);                                                                                          \
+  template S gelu_grad<S>(S);                                                                                     \
+  template void softmax_rows<S>(S*, int64_t, int64_t);                                                            \
+  template double cross_entropy<S>(ThreadPool*, const S*, const int32_t*, const uint8_t*, int64_t, int64_t, S*,   \
+                                   double);
+GROK_INSTANTIATE(float)
+GROK_INSTANTIATE(double)
+#undef GROK_INSTANTIATE
+
+}  // namespace grok

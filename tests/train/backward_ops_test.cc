@@ -1,0 +1,134 @@
+// Every backward function of src/train/layer_ops.h against central finite
+// differences of its forward function, in double precision on random inputs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include "train/layer_ops.h"
+
+namespace grok {
+namespace {
+
+std::vector<double> randn(size_t n, std::mt19937_64& rng, double scale = 1.0) {
+  std::normal_distribution<double> d(0.0, scale);
+  std::vector<double> v(n);
+  for (double& x : v) x = d(rng);
+  return v;
+}
+
+// Checks analytic[i] against (f(x+h) − f(x−h))/2h for every entry of x.
+void expect_matches_fd(std::vector<double>& x, const std::vector<double>& analytic,
+                       const std::function<double()>& f, const char* what, double tol = 1e-7) {
+  ASSERT_EQ(x.size(), analytic.size());
+  const double h = 1e-6;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double keep = x[i];
+    x[i] = keep + h;
+    const double up = f();
+    x[i] = keep - h;
+    const double down = f();
+    x[i] = keep;
+    const double fd = (up - down) / (2 * h);
+    EXPECT_NEAR(analytic[i], fd, tol * (1 + std::abs(fd))) << what << "[" << i << "]";
+  }
+}
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+TEST(BackwardOps, RmsNorm) {
+  std::mt19937_64 rng(1);
+  const int64_t n = 3, d = 7;
+  auto x = randn(n * d, rng), scale = randn(d, rng), dy = randn(n * d, rng);
+  std::vector<double> y(n * d), rstd(n), dx(n * d, 0), dscale(d, 0);
+  auto f = [&] {
+    rmsnorm_forward(x.data(), scale.data(), y.data(), rstd.data(), n, d, 1e-5);
+    return dot(y, dy);
+  };
+  f();
+  rmsnorm_backward(dy.data(), x.data(), scale.data(), rstd.data(), dx.data(), dscale.data(), n, d);
+  expect_matches_fd(x, dx, f, "dx");
+  expect_matches_fd(scale, dscale, f, "dscale");
+}
+
+TEST(BackwardOps, Linear) {
+  std::mt19937_64 rng(2);
+  const int64_t n = 5, in = 6, out = 9;  // not multiples of the kernel's blocks
+  auto x = randn(n * in, rng), W = randn(out * in, rng), dy = randn(n * out, rng);
+  std::vector<double> y(n * out), dx(n * in, 0), dW(out * in, 0), scratch;
+  auto f = [&] {
+    linear_forward<double>(nullptr, x.data(), W.data(), y.data(), n, in, out);
+    return dot(y, dy);
+  };
+  linear_backward<double>(nullptr, dy.data(), x.data(), W.data(), dx.data(), dW.data(), n, in, out, scratch);
+  expect_matches_fd(x, dx, f, "dx");
+  expect_matches_fd(W, dW, f, "dW");
+}
+
+TEST(BackwardOps, Rope) {
+  std::mt19937_64 rng(3);
+  const int64_t n = 4, heads = 3, hd = 8;
+  auto x = randn(n * heads * hd, rng), dy = randn(n * heads * hd, rng);
+  const std::vector<int32_t> pos = {0, 1, 5, 17};
+  auto f = [&] {
+    std::vector<double> y = x;
+    rope_apply(y.data(), n, heads, hd, pos.data(), 10000.0, false);
+    return dot(y, dy);
+  };
+  std::vector<double> dx = dy;
+  rope_apply(dx.data(), n, heads, hd, pos.data(), 10000.0, true);
+  expect_matches_fd(x, dx, f, "dx");
+}
+
+TEST(BackwardOps, AttentionWithCapGroupsAndPadding) {
+  std::mt19937_64 rng(4);
+  AttentionShape a;
+  a.batch = 2, a.seq = 5, a.heads = 4, a.kv_heads = 2, a.head_dim = 4, a.scale = 0.7, a.cap = 2.0;  // the cap bites
+  const int64_t n = a.batch * a.seq, qw = a.heads * a.head_dim, kw = a.kv_heads * a.head_dim;
+  auto q = randn(n * qw, rng, 1.5), k = randn(n * kw, rng, 1.5), v = randn(n * kw, rng), dout = randn(n * qw, rng);
+  const std::vector<uint8_t> valid = {1, 1, 0, 1, 1, 1, 1, 1, 1, 0};  // padding inside and at the end
+  std::vector<double> out(n * qw), probs(a.batch * a.heads * a.seq * a.seq);
+  auto f = [&] {
+    attention_forward<double>(nullptr, a, q.data(), k.data(), v.data(), valid.data(), out.data(), probs.data());
+    return dot(out, dout);
+  };
+  f();
+  std::vector<double> dq(q.size(), 0), dk(k.size(), 0), dv(v.size(), 0);
+  attention_backward<double>(nullptr, a, dout.data(), q.data(), k.data(), v.data(), probs.data(), dq.data(),
+                             dk.data(), dv.data());
+  expect_matches_fd(q, dq, f, "dq");
+  expect_matches_fd(k, dk, f, "dk");
+  expect_matches_fd(v, dv, f, "dv");
+  // Causality: a future key gets no weight.
+  EXPECT_EQ(probs[1], 0.0);
+}
+
+TEST(BackwardOps, Gelu) {
+  for (double x : {-4.0, -1.3, -0.2, 0.0, 0.5, 2.2, 6.0}) {
+    const double h = 1e-6;
+    EXPECT_NEAR(gelu_grad(x), (gelu(x + h) - gelu(x - h)) / (2 * h), 1e-8) << x;
+  }
+}
+
+TEST(BackwardOps, CrossEntropy) {
+  std::mt19937_64 rng(5);
+  const int64_t n = 4, vocab = 11;
+  auto logits = randn(n * vocab, rng, 2.0);
+  const std::vector<int32_t> targets = {3, 0, 10, 7};
+  const std::vector<uint8_t> scored = {1, 0, 1, 1};
+  auto f = [&] { return cross_entropy<double>(nullptr, logits.data(), targets.data(), scored.data(), n, vocab, nullptr, 1.0); };
+  std::vector<double> d(n * vocab);
+  const double loss = cross_entropy<double>(nullptr, logits.data(), targets.data(), scored.data(), n, vocab, d.data(), 1.0);
+  EXPECT_NEAR(loss, f(), 1e-12);
+  expect_matches_fd(logits, d, f, "dlogits");
+  for (int64_t j = 0; j < vocab; ++j) EXPECT_EQ(d[size_t(vocab + j)], 0.0);  // unscored row
+}
+
+}  // namespace
+}  // namespace grok
