@@ -262,6 +262,16 @@ Tokenizer Tokenizer::from_gguf(const GgufFile& gguf) {
   return tok;
 }
 
+// Checked like from_model_file's bytes, so that a bad proto gets a clear
+// error rather than protobuf's lines on stderr.
+Tokenizer Tokenizer::from_serialized(const std::string& model_proto) {
+  const char* const what = "serialized SentencePiece model";
+  if (model_proto.empty()) fail(what, ": empty");
+  if (const std::string problem = sp::model_proto_problem(model_proto); !problem.empty())
+    fail(what, ": not a SentencePiece ModelProto (", problem, ")");
+  return Tokenizer(load_serialized(model_proto, what));
+}
+
 // Laid out like Grok's vocabulary ([PAD] [BOS] [EOS] [UNK], then bytes) so
 // the special ids agree; a few English merges keep ordinary text short.
 Tokenizer Tokenizer::builtin() {

@@ -24,6 +24,9 @@ class Tokenizer {
  public:
   static Tokenizer from_model_file(const std::string& path);
   static Tokenizer from_gguf(const GgufFile& gguf);
+  // A serialized SentencePiece ModelProto in memory: train_vocabulary()'s
+  // result, or a tokenizer.model's bytes.
+  static Tokenizer from_serialized(const std::string& model_proto);
   static Tokenizer builtin();  // no file needed; byte fallback covers any UTF-8
 
   // Throws grok::Error on invalid UTF-8 (naming the byte offset).
