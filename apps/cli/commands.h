@@ -52,6 +52,7 @@ void register_tokenize(CLI::App& app);
 void register_inspect(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_kl(CLI::App& app);
+void register_perplexity(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_convert(CLI::App& app);
 void register_init(CLI::App& app);

@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
   grok::cli::register_inspect(app);
   grok::cli::register_bench(app);
   grok::cli::register_kl(app);
+  grok::cli::register_perplexity(app);
   grok::cli::register_quantize(app);
   grok::cli::register_convert(app);
   grok::cli::register_init(app);
