@@ -57,5 +57,6 @@ void register_quantize(CLI::App& app);
 void register_convert(CLI::App& app);
 void register_init(CLI::App& app);
 void register_serve(CLI::App& app);
+void register_train(CLI::App& app);
 
 }  // namespace grok::cli

@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
   grok::cli::register_convert(app);
   grok::cli::register_init(app);
   grok::cli::register_serve(app);
+  grok::cli::register_train(app);
 
   // CLI11 would call an unknown word "an unexpected argument" after asking
   // for "a subcommand": say which word and what the commands are.

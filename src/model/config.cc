@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <sstream>
 
@@ -54,6 +56,48 @@ std::string GrokConfig::describe() const {
      << "parameters " << parameter_count() << " (active per token "
      << parameter_count() - n_layers * (n_experts - n_experts_used) * 3 * dim * ffn_dim << ")\n";
   return os.str();
+}
+
+void apply_config_json(GrokConfig& c, std::string_view text, const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, ": not valid JSON: ", e.what());
+  }
+  if (!j.is_object()) fail(path, ": expected a JSON object of GrokConfig fields");
+  using json = nlohmann::json;
+  auto integer = [&](const std::string& key, const json& v) {
+    if (!v.is_number_integer()) fail(path, ": field '", key, "' must be an integer, got ", v.dump());
+    return v.get<int64_t>();
+  };
+  auto real = [&](const std::string& key, const json& v) {
+    if (!v.is_number()) fail(path, ": field '", key, "' must be a number, got ", v.dump());
+    return float(v.get<double>());
+  };
+  for (const auto& [key, v] : j.items()) {
+    int64_t* ints[] = {&c.vocab_size, &c.dim, &c.n_layers, &c.n_heads, &c.n_kv_heads, &c.head_dim,
+                       &c.n_experts, &c.n_experts_used, &c.ffn_dim, &c.context_length};
+    const char* int_keys[] = {"vocab_size", "dim",     "n_layers",       "n_heads", "n_kv_heads",
+                              "head_dim",   "n_experts", "n_experts_used", "ffn_dim", "context_length"};
+    float* reals[] = {&c.rope_base, &c.rms_eps, &c.attn_scale, &c.attn_cap, &c.embed_scale, &c.logit_scale};
+    const char* real_keys[] = {"rope_base", "rms_eps", "attn_scale", "attn_cap", "embed_scale", "logit_scale"};
+    int32_t* ids[] = {&c.pad_id, &c.bos_id, &c.eos_id};
+    const char* id_keys[] = {"pad_id", "bos_id", "eos_id"};
+    bool known = false;
+    for (size_t k = 0; k < std::size(ints); ++k)
+      if (key == int_keys[k]) *ints[k] = integer(key, v), known = true;
+    for (size_t k = 0; k < std::size(reals); ++k)
+      if (key == real_keys[k]) *reals[k] = real(key, v), known = true;
+    for (size_t k = 0; k < std::size(ids); ++k)
+      if (key == id_keys[k]) {
+        const int64_t id = integer(key, v);
+        if (id < 0 || id > INT32_MAX) fail(path, ": field '", key, "' is out of range");
+        *ids[k] = int32_t(id);
+        known = true;
+      }
+    if (!known) fail(path, ": unknown field '", key, "'");
+  }
 }
 
 }  // namespace grok

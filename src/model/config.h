@@ -40,4 +40,9 @@ struct GrokConfig {
   std::string describe() const;  // multi-line summary for `grok inspect`
 };
 
+// Sets the fields a JSON object names (GrokConfig's field names: vocab_size,
+// dim, n_layers, ..., logit_scale, pad_id, bos_id, eos_id); throws
+// grok::Error naming `path` for bad JSON, an unknown field or a wrong type.
+void apply_config_json(GrokConfig& c, std::string_view text, const std::string& path);
+
 }  // namespace grok

@@ -273,7 +273,10 @@ LossReport GradModel<S>::run(const S* P, S* G, const TokenBatch& b, const LossOp
   if (o.checkpointing && G) layer_inputs_.resize(size_t(L));
 
   // Forward.
-  std::vector<S> x(static_cast<size_t>(n * D));
+  // Buffers live across calls: a step's largest (the logits) would
+  // otherwise be fresh pages, faulted in and zeroed by the kernel each step.
+  std::vector<S>& x = x_;
+  x.resize(size_t(n * D));
   const S* E = P + layout_.embed;
   for (int64_t i = 0; i < n; ++i)
     for (int64_t d = 0; d < D; ++d) x[size_t(i * D + d)] = E[inputs_[size_t(i)] * D + d] * S(c_.embed_scale);
@@ -282,9 +285,13 @@ LossReport GradModel<S>::run(const S* P, S* G, const TokenBatch& b, const LossOp
     Acts& a = *acts_[size_t(keep_all && G ? l : 0)];
     layer_forward(l, P, x.data(), a, o, r);
   }
-  std::vector<S> h(static_cast<size_t>(n * D)), rstd_f(static_cast<size_t>(n));
+  std::vector<S>& h = h_;
+  std::vector<S>& rstd_f = rstd_f_;
+  h.resize(size_t(n * D));
+  rstd_f.resize(size_t(n));
   rmsnorm_forward(x.data(), P + layout_.final_norm, h.data(), rstd_f.data(), n, D, c_.rms_eps);
-  std::vector<S> logits(static_cast<size_t>(n * V));
+  std::vector<S>& logits = logits_;
+  logits.resize(size_t(n * V));
   linear_forward(pool_, h.data(), E, logits.data(), n, D, V);
   for (S& z : logits) z *= S(c_.logit_scale);
   const double grad_scale = scored > 0 ? 1.0 / double(scored) : 0.0;
@@ -296,10 +303,11 @@ LossReport GradModel<S>::run(const S* P, S* G, const TokenBatch& b, const LossOp
 
   // Backward: logits = logit_scale·(h·Eᵀ).
   for (S& z : logits) z *= S(c_.logit_scale);
-  std::vector<S> dh(size_t(n * D), S(0));
+  std::vector<S>& dh = dh_;
+  dh.assign(size_t(n * D), S(0));
   linear_backward(pool_, logits.data(), h.data(), E, dh.data(), G + layout_.embed, n, D, V, scratch_);
-  logits = {};
-  std::vector<S> dx(size_t(n * D), S(0));
+  std::vector<S>& dx = dx_;
+  dx.assign(size_t(n * D), S(0));
   rmsnorm_backward(dh.data(), x.data(), P + layout_.final_norm, rstd_f.data(), dx.data(), G + layout_.final_norm, n,
                    D);
   for (int64_t l = L - 1; l >= 0; --l) {

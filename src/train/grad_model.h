@@ -67,6 +67,7 @@ class GradModel {
   std::vector<std::unique_ptr<Acts>> acts_;  // one per layer, or one shared when checkpointing
   std::vector<std::vector<S>> layer_inputs_;  // checkpointing: each layer's input
   std::vector<S> scratch_;
+  std::vector<S> x_, h_, rstd_f_, logits_, dh_, dx_;
 };
 
 }  // namespace grok
