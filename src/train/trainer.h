@@ -79,6 +79,7 @@ class Trainer {
 
   int64_t step() const { return adam_.step; }
   const std::vector<float>& params() const { return params_; }
+  std::vector<float>& params() { return params_; }  // e.g. to start from a chosen state
   const ParamLayout& layout() const { return model_.layout(); }
 
  private:
