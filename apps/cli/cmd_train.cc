@@ -143,6 +143,9 @@ void run(TrainArgs a, bool steps_given) {
     if (a.layers > 0) c.n_layers = a.layers;
   }
   check_output_path(a.out);
+  for (const auto* files : {&a.data, &a.eval_data})
+    for (const std::string& f : *files)
+      if (!std::ifstream(f, std::ios::binary)) fail(f, ": cannot open");
 
   if (!have_tok) {
     if (!a.tokenizer.empty() && a.vocab_size > 0) fail("train: give --tokenizer or --vocab-size, not both");

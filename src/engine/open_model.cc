@@ -46,6 +46,14 @@ uint64_t read_every_page(const GrokWeights& w, bool file_pages) {
 }  // namespace
 
 Model builtin_default_model() {
+  if (const std::span<const std::byte> bytes = embedded_default_model(); !bytes.empty()) {
+    auto g = std::make_shared<const GgufFile>(GgufFile::parse(nullptr, bytes.data(), bytes.size(), "built-in model"));
+    return gguf_model(std::move(g), "");
+  }
+  return builtin_random_model();
+}
+
+Model builtin_random_model() {
   const Tokenizer tok = Tokenizer::builtin();
   std::vector<int32_t> quiet;
   for (int32_t id = 0; id < tok.vocab_size(); ++id)

@@ -48,8 +48,12 @@ ReadyModel open_model(const std::string& path, const OpenOptions& options = {});
 // The same steps after loading, for a model already in memory.
 ReadyModel make_ready(Model model, const OpenOptions& options = {});
 
-// The built-in smoke-test model with its own vocabulary, whose byte and
-// control tokens are quieted so that its (random) text is printable.
+// The built-in default model: the trained one compiled in from
+// models/default.gguf, or, in a build without it, builtin_random_model().
 Model builtin_default_model();
+// The tiny random-weight smoke-test model with its built-in 412-token
+// vocabulary, whose byte and control tokens are quieted so that its text is
+// printable.
+Model builtin_random_model();
 
 }  // namespace grok

@@ -129,11 +129,14 @@ TensorNaming gguf_tensor_naming() {
 }
 
 Model load_gguf_model(const std::string& path) {
-  auto g = std::make_shared<const GgufFile>(GgufFile::open(path));
+  return gguf_model(std::make_shared<const GgufFile>(GgufFile::open(path)), path);
+}
+
+Model gguf_model(std::shared_ptr<const GgufFile> g, const std::string& path) {
   Model m;
   m.store = gather_split_parts(*g);
   m.config = config_from_gguf(*g, *m.store);
-  m.weights = bind_weights(m.config, *m.store, gguf_tensor_naming(), path);
+  m.weights = bind_weights(m.config, *m.store, gguf_tensor_naming(), g->path());
   m.path = path;
   m.format = "gguf";
   m.gguf = std::move(g);

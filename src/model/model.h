@@ -48,6 +48,8 @@ struct LoadOptions {
 // note). Any other folder is an error naming what it holds.
 Model load_model(const std::string& path, const LoadOptions& options = {});
 Model load_gguf_model(const std::string& path);
+// A GGUF already parsed (e.g. from memory); `path` is what Model::path says.
+Model gguf_model(std::shared_ptr<const GgufFile> g, const std::string& path);
 Model load_hf_model(const std::string& dir);
 
 // xAI's ckpt-0 folder (CHECKPOINT.md). Sizes come from the tensors' shapes
@@ -71,6 +73,11 @@ GrokConfig parse_hf_config(std::string_view text, const std::string& path);
 // The tiny random-weight smoke-test model built in memory from `seed`.
 // `quiet_ids` (e.g. byte and control tokens) get near-zero embeddings, so
 // their logits stay near 0 and sampling mostly picks printable pieces.
+// The trained default model compiled into the binary (models/default.gguf
+// at build time, see scripts/train-default): its bytes, empty when the
+// build had none.
+std::span<const std::byte> embedded_default_model();
+
 Model builtin_model(int64_t vocab_size, uint64_t seed = 1234, std::span<const int32_t> quiet_ids = {});
 
 }  // namespace grok
