@@ -22,6 +22,9 @@ struct CliResult {
 };
 CliResult run_grok(const std::string& args);
 
+// The UTF-8 encoding of one code point (tests build text from code points).
+std::string utf8(char32_t cp);
+
 // A file's bytes ("" when it cannot be read).
 std::string slurp(const std::string& path);
 

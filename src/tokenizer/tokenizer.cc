@@ -1,4 +1,5 @@
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/vocab_trainer.h"
 
 #include <sentencepiece_processor.h>
 
@@ -106,17 +107,7 @@ bool is_grok_symbol(const std::string& t) {
 constexpr size_t kGrok1VocabSize = 131072;
 constexpr size_t kGrok1FirstUserDefined = 4;
 
-std::vector<std::string> grok1_user_defined_pieces() {
-  std::vector<std::string> v;
-  for (int n = 1; n <= 10; ++n) v.push_back(std::string(size_t(n), '\n'));
-  for (char d = '0'; d <= '9'; ++d) v.push_back(std::string(1, d));
-  for (int n = 1; n <= 8; ++n) v.push_back(std::string(size_t(n), '\t'));
-  for (int n = 2; n <= 16; ++n) v.push_back(std::string(size_t(n), ' '));
-  v.push_back("<|separator|>");
-  v.push_back("<|mask|>");
-  for (int n = 1; n <= 20; ++n) v.push_back("<|control" + std::to_string(n) + "|>");
-  return v;
-}
+std::vector<std::string> grok1_user_defined_pieces() { return grok1_user_defined_symbols(); }
 
 // When `pieces` is recognisably Grok-1's vocabulary (its size, the special
 // pieces and all 65 user-defined pieces at their ids), types those 65

@@ -8,6 +8,7 @@
 #include "core/thread_pool.h"
 #include "tokenizer/tokenizer.h"
 #include "train/trainer.h"
+#include "train_configs.h"
 
 namespace grok {
 namespace {
@@ -18,19 +19,7 @@ struct Outcome {
 };
 
 Outcome train(double lb_coef, double noise) {
-  GrokConfig c;
-  c.vocab_size = 64;
-  c.dim = 32;
-  c.n_layers = 2;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.head_dim = 8;
-  c.n_experts = 4;
-  c.n_experts_used = 2;
-  c.ffn_dim = 32;
-  c.context_length = 32;
-  c.embed_scale = std::sqrt(32.0f);
-  c.attn_scale = 1.0f / std::sqrt(8.0f);
+  const GrokConfig c = small_train_config(64, 32, 4, 32, 32);
   // The task: next = (3·this + 1) mod 61 + 2, a permutation to learn.
   std::vector<int32_t> text{5};
   while (text.size() < 4000) text.push_back((3 * (text.back() - 2) + 1) % 61 + 2);

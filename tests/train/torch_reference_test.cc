@@ -16,6 +16,7 @@
 #include "test_support.h"
 #include "train/adamw.h"
 #include "train/trainer.h"
+#include "train_configs.h"
 
 namespace grok {
 namespace {
@@ -49,19 +50,7 @@ void write_npy_i32(const std::string& path, const std::vector<int32_t>& v, const
 }
 
 GrokConfig tiny() {
-  GrokConfig c;
-  c.vocab_size = 97;
-  c.dim = 32;
-  c.n_layers = 2;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.head_dim = 8;
-  c.n_experts = 4;
-  c.n_experts_used = 2;
-  c.ffn_dim = 40;
-  c.context_length = 32;
-  c.embed_scale = std::sqrt(32.0f);
-  c.attn_scale = 1.0f / std::sqrt(8.0f);
+  GrokConfig c = small_train_config(97, 32, 4, 40, 32);
   c.attn_cap = 4.0f;  // reached by some scores: the cap's derivative is exercised
   return c;
 }

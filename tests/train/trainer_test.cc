@@ -12,26 +12,12 @@
 #include "test_support.h"
 #include "tokenizer/tokenizer.h"
 #include "train/trainer.h"
+#include "train_configs.h"
 
 namespace grok {
 namespace {
 
-GrokConfig small_config() {
-  GrokConfig c;
-  c.vocab_size = Tokenizer::builtin().vocab_size();
-  c.dim = 32;
-  c.n_layers = 2;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.head_dim = 8;
-  c.n_experts = 4;
-  c.n_experts_used = 2;
-  c.ffn_dim = 48;
-  c.context_length = 64;
-  c.embed_scale = std::sqrt(32.0f);
-  c.attn_scale = 1.0f / std::sqrt(8.0f);
-  return c;
-}
+GrokConfig small_config() { return small_train_config(Tokenizer::builtin().vocab_size(), 32, 4, 48, 64); }
 
 std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
   std::mt19937_64 rng(seed);

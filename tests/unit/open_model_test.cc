@@ -28,10 +28,19 @@ std::string q8_model() {
 
 TEST(OpenModel, EmptyPathIsTheBuiltInModelWithItsVocabulary) {
   const ReadyModel r = open_model("");
-  EXPECT_EQ(r.model.format, "builtin");
+  // The trained default compiled in from models/default.gguf, else the tiny random model.
+  EXPECT_EQ(r.model.format, embedded_default_model().empty() ? "builtin" : "gguf");
+  EXPECT_EQ(r.model.path, "");
   ASSERT_TRUE(r.tokenizer.has_value());
   EXPECT_EQ(r.tokenizer->vocab_size(), r.model.config.vocab_size);
   EXPECT_FALSE(r.tokenizer->encode("Hello").empty());
+}
+
+TEST(OpenModel, TheRandomBuiltInModelIsStillThere) {
+  const ReadyModel r = make_ready(builtin_random_model());
+  EXPECT_EQ(r.model.format, "builtin");
+  ASSERT_TRUE(r.tokenizer.has_value());
+  EXPECT_EQ(r.tokenizer->vocab_size(), 412);
 }
 
 TEST(OpenModel, AModelWithoutVocabularyNeedsATokenizerOnlyWhenAskedTo) {

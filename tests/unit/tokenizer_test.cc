@@ -27,26 +27,6 @@ const char* const kModelRel = "grok-1/tokenizer.model";
 const char* const kGgufRel = "oracle/tiny/grok-tiny-random-f32.gguf";
 const char* const kIndexRel = "oracle/tiny/f32/index.json";
 
-std::string utf8(char32_t cp) {
-  std::string s;
-  if (cp < 0x80) {
-    s += char(cp);
-  } else if (cp < 0x800) {
-    s += char(0xC0 | (cp >> 6));
-    s += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    s += char(0xE0 | (cp >> 12));
-    s += char(0x80 | ((cp >> 6) & 0x3F));
-    s += char(0x80 | (cp & 0x3F));
-  } else {
-    s += char(0xF0 | (cp >> 18));
-    s += char(0x80 | ((cp >> 12) & 0x3F));
-    s += char(0x80 | ((cp >> 6) & 0x3F));
-    s += char(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
-
 // Independent of the tokenizer's checker: decode, then re-encode and compare
 // (catches overlong forms), and reject surrogates and > U+10FFFF.
 bool valid_utf8(std::string_view s) {
@@ -60,7 +40,7 @@ bool valid_utf8(std::string_view s) {
       if ((c & 0xC0) != 0x80) return false;
       cp = cp << 6 | (c & 0x3F);
     }
-    if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF || utf8(cp) != s.substr(i, len)) return false;
+    if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF || test::utf8(cp) != s.substr(i, len)) return false;
     i += len;
   }
   return true;
@@ -126,7 +106,7 @@ class TextGen {
   bool chance(double p) { return std::bernoulli_distribution(p)(rng_); }
   std::string chars(char32_t lo, char32_t hi, int min_n, int max_n) {
     std::string s;
-    for (int i = uniform(min_n, max_n); i > 0; --i) s += utf8(char32_t(uniform(int(lo), int(hi))));
+    for (int i = uniform(min_n, max_n); i > 0; --i) s += test::utf8(char32_t(uniform(int(lo), int(hi))));
     return s;
   }
 
@@ -155,9 +135,9 @@ class TextGen {
       }
       case 4: return chars('!', '/', 1, 3) + chars(':', '@', 0, 2) + chars('[', '`', 0, 1) + chars('{', '~', 0, 1);
       case 5: {  // control characters, C0 and C1
-        std::string c = utf8(char32_t(uniform(0, 0x1F)));
-        if (chance(0.3)) c += utf8(0x7F);
-        if (chance(0.3)) c += utf8(char32_t(uniform(0x80, 0x9F)));
+        std::string c = test::utf8(char32_t(uniform(0, 0x1F)));
+        if (chance(0.3)) c += test::utf8(0x7F);
+        if (chance(0.3)) c += test::utf8(char32_t(uniform(0x80, 0x9F)));
         return c;
       }
       case 6: {  // CJK ideographs, kana, hangul
@@ -172,9 +152,9 @@ class TextGen {
           case 0: e += chars(0x1F3FB, 0x1F3FF, 1, 1); break;
           case 1: e = chars(0x1F1E6, 0x1F1FF, 2, 2); break;
           case 2:
-            for (int i = uniform(1, 3); i > 0; --i) e += utf8(0x200D) + chars(0x1F466, 0x1F469, 1, 1);
+            for (int i = uniform(1, 3); i > 0; --i) e += test::utf8(0x200D) + chars(0x1F466, 0x1F469, 1, 1);
             break;
-          default: e += utf8(0xFE0F);
+          default: e += test::utf8(0xFE0F);
         }
         return e;
       }
@@ -182,9 +162,9 @@ class TextGen {
         char32_t cp;
         do cp = char32_t(uniform(0x80, 0x10FFFF));
         while (cp >= 0xD800 && cp <= 0xDFFF);
-        return utf8(cp);
+        return test::utf8(cp);
       }
-      case 11: return space_char ? utf8(0x2581) : "_";
+      case 11: return space_char ? test::utf8(0x2581) : "_";
       case 12: return chars(0x00C0, 0x024F, 1, 4);  // Latin with diacritics
       default: return grok_symbols()[uniform(0, int(grok_symbols().size()) - 1)];
     }
@@ -369,7 +349,7 @@ void check_stream_decoder(const Tokenizer& tok, uint32_t seed, int sequences) {
         case 1: ids.push_back(uniform(0, 3)); break;  // control and unknown
         case 2:
         case 3: {  // a character as bytes, sometimes cut short
-          const std::string c = utf8(char32_t(uniform(0, 3) == 0 ? uniform(0x80, 0x7FF) : uniform(0x10000, 0x1FAFF)));
+          const std::string c = test::utf8(char32_t(uniform(0, 3) == 0 ? uniform(0x80, 0x7FF) : uniform(0x10000, 0x1FAFF)));
           const size_t keep = uniform(0, 2) == 0 ? uniform(1, int(c.size())) : c.size();
           for (size_t i = 0; i < keep; ++i) ids.push_back(byte_id[uint8_t(c[i])]);
           break;

@@ -70,26 +70,6 @@ std::string generated_text(size_t bytes, uint32_t seed) {
   return text;
 }
 
-std::string utf8(char32_t cp) {
-  std::string s;
-  if (cp < 0x80) {
-    s += char(cp);
-  } else if (cp < 0x800) {
-    s += char(0xC0 | (cp >> 6));
-    s += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    s += char(0xE0 | (cp >> 12));
-    s += char(0x80 | ((cp >> 6) & 0x3F));
-    s += char(0x80 | (cp & 0x3F));
-  } else {
-    s += char(0xF0 | (cp >> 18));
-    s += char(0x80 | ((cp >> 12) & 0x3F));
-    s += char(0x80 | ((cp >> 6) & 0x3F));
-    s += char(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
-
 // Fixed samples plus random strings of code points from every plane
 // (surrogates excluded), most of which only byte pieces can spell.
 std::vector<std::string> sample_texts() {
@@ -113,7 +93,7 @@ std::vector<std::string> sample_texts() {
         const uint32_t p = plane(rng);
         c = p == 0 ? char32_t(cp16(rng) & 0x7F) : p == 1 ? char32_t(cp16(rng) & 0x7FF) : p == 2 ? cp16(rng) : cp(rng);
       } while ((c >= 0xD800 && c <= 0xDFFF) || c == 0);
-      s += utf8(c);
+      s += test::utf8(c);
     }
     texts.push_back(s);
   }
