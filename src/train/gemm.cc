@@ -74,11 +74,29 @@ void transpose(const T* src, int64_t rows, int64_t cols, int64_t ld_src, T* dst)
     }
 }
 
+template <class T>
+void transpose(ThreadPool* pool, const T* src, int64_t rows, int64_t cols, int64_t ld_src, T* dst) {
+  constexpr int64_t kBand = 32;  // rows a task: the tile height, so each task writes whole tiles
+  if (!pool || pool->size() == 1 || rows * cols < (1 << 16)) return transpose(src, rows, cols, ld_src, dst);
+  pool->parallel_for((rows + kBand - 1) / kBand, [&](int64_t b, int64_t e, int) {
+    for (int64_t band = b; band < e; ++band) {
+      const int64_t r0 = band * kBand, r1 = std::min(rows, r0 + kBand);
+      for (int64_t c0 = 0; c0 < cols; c0 += kBand) {
+        const int64_t c1 = std::min(cols, c0 + kBand);
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t c = c0; c < c1; ++c) dst[c * rows + r] = src[r * ld_src + c];
+      }
+    }
+  });
+}
+
 template void gemm_nt<float>(ThreadPool*, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t,
                              float*, int64_t, bool);
 template void gemm_nt<double>(ThreadPool*, int64_t, int64_t, int64_t, const double*, int64_t, const double*,
                               int64_t, double*, int64_t, bool);
 template void transpose<float>(const float*, int64_t, int64_t, int64_t, float*);
 template void transpose<double>(const double*, int64_t, int64_t, int64_t, double*);
+template void transpose<float>(ThreadPool*, const float*, int64_t, int64_t, int64_t, float*);
+template void transpose<double>(ThreadPool*, const double*, int64_t, int64_t, int64_t, double*);
 
 }  // namespace grok

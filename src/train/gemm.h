@@ -37,5 +37,8 @@ void gemm_nt(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const T* A, int6
 // dst[cols][rows] = src[rows][cols]ᵀ (src row stride ld_src).
 template <class T>
 void transpose(const T* src, int64_t rows, int64_t cols, int64_t ld_src, T* dst);
+// The same with bands of rows on the pool's threads (pool may be null).
+template <class T>
+void transpose(ThreadPool* pool, const T* src, int64_t rows, int64_t cols, int64_t ld_src, T* dst);
 
 }  // namespace grok

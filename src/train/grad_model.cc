@@ -32,6 +32,19 @@ template <class S>
 void resize(std::vector<S>& v, int64_t n) {
   v.resize(size_t(n));
 }
+
+// fn(i) for i in [0, n) on the pool (null: here); for elementwise loops,
+// whose results do not depend on the split.
+template <class Fn>
+void for_each_index(ThreadPool* pool, int64_t n, Fn fn) {
+  auto run = [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) fn(i);
+  };
+  if (pool && n >= (1 << 14))
+    pool->parallel_for(n, run);
+  else
+    run(0, n, 0);
+}
 }  // namespace
 
 template <class S>
@@ -126,7 +139,7 @@ void GradModel<S>::layer_forward(int64_t l, const S* P, S* x, Acts& a, const Los
     if (cnt == 0) continue;
     linear_forward(pool_, X.m.data(), P + w.w1 + e * F * D, X.h1.data(), cnt, D, F);
     linear_forward(pool_, X.m.data(), P + w.v + e * F * D, X.hv.data(), cnt, D, F);
-    for (int64_t i = 0; i < cnt * F; ++i) X.u[size_t(i)] = gelu(X.h1[size_t(i)]) * X.hv[size_t(i)];
+    for_each_index(pool_, cnt * F, [&](int64_t i) { X.u[size_t(i)] = gelu(X.h1[size_t(i)]) * X.hv[size_t(i)]; });
     linear_forward(pool_, X.u.data(), P + w.w2 + e * D * F, X.y.data(), cnt, F, D);
     for (int64_t r2 = 0; r2 < cnt; ++r2) {
       const int64_t t = X.token[size_t(r2)];
@@ -177,11 +190,11 @@ void GradModel<S>::layer_backward(int64_t l, const S* P, S* G, Acts& a, S* dx) {
                     scratch_);
     dh1.resize(size_t(cnt * F));
     dhv.resize(size_t(cnt * F));
-    for (int64_t i = 0; i < cnt * F; ++i) {
+    for_each_index(pool_, cnt * F, [&](int64_t i) {
       const S h1 = X.h1[size_t(i)];
       dh1[size_t(i)] = du[size_t(i)] * X.hv[size_t(i)] * gelu_grad(h1);
       dhv[size_t(i)] = du[size_t(i)] * gelu(h1);
-    }
+    });
     dme.assign(size_t(cnt * D), S(0));
     linear_backward(pool_, dh1.data(), X.m.data(), P + w.w1 + e * F * D, dme.data(), G + w.w1 + e * F * D, cnt, D,
                     F, scratch_);
@@ -293,7 +306,7 @@ LossReport GradModel<S>::run(const S* P, S* G, const TokenBatch& b, const LossOp
   std::vector<S>& logits = logits_;
   logits.resize(size_t(n * V));
   linear_forward(pool_, h.data(), E, logits.data(), n, D, V);
-  for (S& z : logits) z *= S(c_.logit_scale);
+  for_each_index(pool_, n * V, [&](int64_t i) { logits[size_t(i)] *= S(c_.logit_scale); });
   const double grad_scale = scored > 0 ? 1.0 / double(scored) : 0.0;
   r.ce_sum = cross_entropy(pool_, logits.data(), targets_.data(), scored_.data(), n, V, G ? logits.data() : nullptr,
                            grad_scale);
@@ -302,7 +315,7 @@ LossReport GradModel<S>::run(const S* P, S* G, const TokenBatch& b, const LossOp
   if (!G) return r;
 
   // Backward: logits = logit_scale·(h·Eᵀ).
-  for (S& z : logits) z *= S(c_.logit_scale);
+  for_each_index(pool_, n * V, [&](int64_t i) { logits[size_t(i)] *= S(c_.logit_scale); });
   std::vector<S>& dh = dh_;
   dh.assign(size_t(n * D), S(0));
   linear_backward(pool_, logits.data(), h.data(), E, dh.data(), G + layout_.embed, n, D, V, scratch_);

@@ -52,14 +52,14 @@ void linear_backward(ThreadPool* pool, const S* dy, const S* x, const S* W, S* d
   const size_t need = size_t(std::max(in * out, n * (in + out)));
   if (scratch.size() < need) scratch.resize(need);
   if (dx) {  // dx[n][in] += dy[n][out]·Wᵀ[in][out]ᵀ
-    transpose(W, out, in, in, scratch.data());
+    transpose(pool, W, out, in, in, scratch.data());
     gemm_nt(pool, n, in, out, dy, out, scratch.data(), out, dx, in, true);
   }
   // dW[out][in] += dyᵀ[out][n]·xᵀ[in][n]ᵀ
   S* dyT = scratch.data();
   S* xT = dyT + out * n;
-  transpose(dy, n, out, out, dyT);
-  transpose(x, n, in, in, xT);
+  transpose(pool, dy, n, out, out, dyT);
+  transpose(pool, x, n, in, in, xT);
   gemm_nt(pool, out, in, n, dyT, n, xT, n, dW, in, true);
 }
 
