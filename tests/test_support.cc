@@ -72,6 +72,12 @@ std::string utf8(char32_t cp) {
   return s;
 }
 
+std::string write_file(const std::string& name, const std::string& text) {
+  const std::string path = test::temp_dir() + "/" + name;
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
 CliResult run_grok(const std::string& args) {
   static int calls = 0;
   const std::string err = temp_dir() + "/stderr-" + std::to_string(++calls) + ".txt";

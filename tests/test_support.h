@@ -25,6 +25,9 @@ CliResult run_grok(const std::string& args);
 // The UTF-8 encoding of one code point (tests build text from code points).
 std::string utf8(char32_t cp);
 
+// Writes `text` to temp_dir()/name and returns the path.
+std::string write_file(const std::string& name, const std::string& text);
+
 // A file's bytes ("" when it cannot be read).
 std::string slurp(const std::string& path);
 

@@ -138,7 +138,7 @@ void run(TrainArgs a, bool steps_given) {
     if (a.data.empty()) fail("train: give the training text with --data FILE (or --resume CHECKPOINT)");
     if (a.out.empty()) fail("train: give the output model with --out FILE.gguf");
     if (!a.preset.empty() && !a.config_file.empty()) fail("train: give --preset or --config, not both");
-    c = preset_config(a.preset.empty() && a.config_file.empty() ? "tiny" : a.preset.empty() ? "tiny" : a.preset);
+    c = preset_config(a.preset.empty() ? "tiny" : a.preset);  // --config overrides tiny's fields
     if (!a.config_file.empty()) apply_config_json(c, read_text(a.config_file), a.config_file);
     if (a.layers > 0) c.n_layers = a.layers;
   }

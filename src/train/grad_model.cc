@@ -161,13 +161,18 @@ void GradModel<S>::layer_backward(int64_t l, const S* P, S* G, Acts& a, S* dx) {
   const int64_t E = c_.n_experts, K = c_.n_experts_used, F = c_.ffn_dim;
 
   // x_out = x_mid + rms3(moe): dx flows to x_mid unchanged and through the norm to moe.
-  std::vector<S> dmoe(size_t(n * D), S(0));
+  std::vector<S>& dmoe = b_.dmoe;
+  dmoe.assign(size_t(n * D), S(0));
   rmsnorm_backward(dx, a.moe.data(), P + w.ffn_out_norm, a.rstd3.data(), dmoe.data(), G + w.ffn_out_norm, n, D);
-  std::vector<S> dxmid(dx, dx + n * D);
+  std::vector<S>& dxmid = b_.dxmid;
+  dxmid.assign(dx, dx + n * D);
 
   // Experts, and each chosen gate's gradient dot(dmoe, y).
-  std::vector<S> dm(size_t(n * D), S(0)), dp(size_t(n * E), S(0));
-  std::vector<S> dy, du, dh1, dhv, dme;
+  std::vector<S>& dm = b_.dm;
+  std::vector<S>& dp = b_.dp;
+  dm.assign(size_t(n * D), S(0));
+  dp.assign(size_t(n * E), S(0));
+  std::vector<S>&dy = b_.dy, &du = b_.du, &dh1 = b_.dh1, &dhv = b_.dhv, &dme = b_.dme;
   for (int64_t e = 0; e < E; ++e) {
     auto& X = a.experts[size_t(e)];
     const int64_t cnt = int64_t(X.token.size());
@@ -226,18 +231,24 @@ void GradModel<S>::layer_backward(int64_t l, const S* P, S* G, Acts& a, S* dx) {
   rmsnorm_backward(dm.data(), a.x_mid.data(), P + w.ffn_norm, a.rstd2.data(), dxmid.data(), G + w.ffn_norm, n, D);
 
   // x_mid = x_in + rms1(o)
-  std::vector<S> dout(size_t(n * D), S(0));
+  std::vector<S>& dout = b_.dout;
+  dout.assign(size_t(n * D), S(0));
   rmsnorm_backward(dxmid.data(), a.o.data(), P + w.attn_out_norm, a.rstd1.data(), dout.data(), G + w.attn_out_norm,
                    n, D);
-  std::vector<S> datt(size_t(n * qw), S(0));
+  std::vector<S>& datt = b_.datt;
+  datt.assign(size_t(n * qw), S(0));
   linear_backward(pool_, dout.data(), a.att.data(), P + w.wo, datt.data(), G + w.wo, n, qw, D, scratch_);
-  std::vector<S> dq(size_t(n * qw), S(0)), dk(size_t(n * kw), S(0)), dv(size_t(n * kw), S(0));
+  std::vector<S>&dq = b_.dq, &dk = b_.dk, &dv = b_.dv;
+  dq.assign(size_t(n * qw), S(0));
+  dk.assign(size_t(n * kw), S(0));
+  dv.assign(size_t(n * kw), S(0));
   const AttentionShape shape{rows_, seq_, c_.n_heads, c_.n_kv_heads, hd, c_.attn_scale, c_.attn_cap};
   attention_backward(pool_, shape, datt.data(), a.q.data(), a.k.data(), a.v.data(), a.probs.data(), dq.data(),
                      dk.data(), dv.data());
   rope_apply(dq.data(), n, c_.n_heads, hd, pos_.data(), c_.rope_base, true);
   rope_apply(dk.data(), n, c_.n_kv_heads, hd, pos_.data(), c_.rope_base, true);
-  std::vector<S> da(size_t(n * D), S(0));
+  std::vector<S>& da = b_.da;
+  da.assign(size_t(n * D), S(0));
   linear_backward(pool_, dq.data(), a.a.data(), P + w.wq, da.data(), G + w.wq, n, D, qw, scratch_);
   linear_backward(pool_, dk.data(), a.a.data(), P + w.wk, da.data(), G + w.wk, n, D, kw, scratch_);
   linear_backward(pool_, dv.data(), a.a.data(), P + w.wv, da.data(), G + w.wv, n, D, kw, scratch_);

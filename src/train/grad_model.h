@@ -68,6 +68,11 @@ class GradModel {
   std::vector<std::vector<S>> layer_inputs_;  // checkpointing: each layer's input
   std::vector<S> scratch_;
   std::vector<S> x_, h_, rstd_f_, logits_, dh_, dx_;
+  // The backward pass's per-layer buffers, kept across layers and steps
+  // rather than allocated per layer.
+  struct BackwardBuffers {
+    std::vector<S> dmoe, dxmid, dm, dp, dy, du, dh1, dhv, dme, dout, datt, dq, dk, dv, da;
+  } b_;
 };
 
 }  // namespace grok

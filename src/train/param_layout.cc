@@ -48,18 +48,16 @@ const ParamTensor* ParamLayout::find(const std::string& name) const {
   return nullptr;
 }
 
-namespace {
-uint64_t splitmix64(uint64_t x) {
+uint64_t mix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
 }
-}  // namespace
 
 double gaussian(uint64_t seed, uint64_t stream, uint64_t index) {
-  const uint64_t h = splitmix64(splitmix64(seed ^ splitmix64(stream)) ^ index);
-  const uint64_t h2 = splitmix64(h);
+  const uint64_t h = mix64(mix64(seed ^ mix64(stream)) ^ index);
+  const uint64_t h2 = mix64(h);
   // Box-Muller on two uniforms in (0, 1].
   const double u1 = (double(h >> 11) + 1.0) * 0x1.0p-53;
   const double u2 = double(h2 >> 11) * 0x1.0p-53;

@@ -42,6 +42,9 @@ class ParamLayout {
   int64_t total_ = 0;
 };
 
+// splitmix64's finaliser: a well-mixed 64-bit hash of x (seeds, streams).
+uint64_t mix64(uint64_t x);
+
 // A standard normal number that depends only on (seed, stream, index):
 // counter-based, so any element can be drawn alone, in any order, by any thread.
 double gaussian(uint64_t seed, uint64_t stream, uint64_t index);

@@ -13,13 +13,6 @@
 namespace grok {
 namespace {
 
-uint64_t mix(uint64_t x) {  // splitmix64's finaliser
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 // Rows of the flat parameter array as a TensorSource for the GGUF writer.
 class ParamSource : public TensorSource {
  public:
@@ -98,7 +91,7 @@ TokenBatch Trainer::batch(int64_t step) const {
   b.tokens.resize(size_t(b.rows * (b.seq + 1)));
   const uint64_t span = uint64_t(train_.size()) - uint64_t(b.seq);  // starts in [0, span)
   for (int64_t r = 0; r < b.rows; ++r) {
-    const uint64_t start = mix(mix(o_.seed ^ 0x5eedULL) ^ mix(uint64_t(step)) ^ uint64_t(r)) % span;
+    const uint64_t start = mix64(mix64(o_.seed ^ 0x5eedULL) ^ mix64(uint64_t(step)) ^ uint64_t(r)) % span;
     std::memcpy(b.tokens.data() + r * (b.seq + 1), train_.data() + start, size_t(b.seq + 1) * sizeof(int32_t));
   }
   return b;
@@ -170,7 +163,7 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step,
     LossOptions lo;
     lo.lb_coef = o_.lb_coef;
     lo.router_noise = o_.router_noise;
-    lo.noise_seed = mix(o_.seed ^ 0x4015eULL) ^ mix(uint64_t(t));
+    lo.noise_seed = mix64(o_.seed ^ 0x4015eULL) ^ mix64(uint64_t(t));
     lo.checkpointing = o_.checkpointing;
     std::fill(grads_.begin(), grads_.end(), 0.f);
     const LossReport r = model_.run(params_.data(), grads_.data(), batch(t), lo);

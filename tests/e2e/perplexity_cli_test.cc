@@ -13,18 +13,12 @@
 namespace grok {
 namespace {
 
-std::string write_file(const std::string& name, const std::string& text) {
-  const std::string path = test::temp_dir() + "/" + name;
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
-}
-
 std::string sample_text() {
   std::string text;
   for (int i = 0; i < 6; ++i)
     text += "The quick brown fox jumps over the lazy dog, and the answer to life, the universe and everything is "
             "forty-two. ";
-  return write_file("ppl-sample.txt", text);
+  return test::write_file("ppl-sample.txt", text);
 }
 
 TEST(PerplexityCli, JsonHasEveryFieldAndStderrEndsWithTheFinalEstimate) {
@@ -76,7 +70,7 @@ TEST(PerplexityCli, MissingFileIsAClearError) {
 }
 
 TEST(PerplexityCli, EmptyFileIsAClearError) {
-  const std::string file = write_file("ppl-empty.txt", "");
+  const std::string file = test::write_file("ppl-empty.txt", "");
   test::expect_clear_error(test::run_grok("perplexity -f " + file), {"ppl-empty.txt", "empty"});
 }
 

@@ -20,12 +20,6 @@
 namespace grok {
 namespace {
 
-std::string write_file(const std::string& name, const std::string& text) {
-  const std::string path = test::temp_dir() + "/" + name;
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
-}
-
 // ~300 KB of English-like lines from a fixed seed: Zipf-distributed words
 // (a few with non-ASCII letters), capitals, punctuation and numbers.
 std::vector<std::string> corpus_words() {
@@ -107,7 +101,7 @@ VocabTrainOptions small(int32_t vocab_size) {
 }
 
 const std::string& corpus_file() {
-  static const std::string path = write_file("vocab-corpus.txt", generated_text(300'000, 1));
+  static const std::string path = test::write_file("vocab-corpus.txt", generated_text(300'000, 1));
   return path;
 }
 
@@ -146,7 +140,7 @@ TEST(VocabTrainer, DeterministicQuietAndGrokLayout) {
   EXPECT_EQ(tok.encode("The lord 42").size(), 5u);  // "▁The" "▁lord" "▁" "4" "2"
 
   // A different text gives a different vocabulary (the test is not vacuous).
-  const std::string other = write_file("vocab-other.txt", generated_text(100'000, 2));
+  const std::string other = test::write_file("vocab-other.txt", generated_text(100'000, 2));
   EXPECT_TRUE(train_vocabulary({other}, small(420)) != a);
 }
 
@@ -208,17 +202,17 @@ TEST(VocabTrainer, LongLinesAreCutNotSkipped) {
   ASSERT_GT(one_line.size(), 50'000u);
   VocabTrainOptions o = small(400);
   o.max_sentence_length = 1000;
-  const std::string a = train_vocabulary({write_file("one-line.txt", one_line)}, o);
-  const std::string b = train_vocabulary({write_file("short-lines.txt", short_lines)}, o);
+  const std::string a = train_vocabulary({test::write_file("one-line.txt", one_line)}, o);
+  const std::string b = train_vocabulary({test::write_file("short-lines.txt", short_lines)}, o);
   EXPECT_TRUE(a == b);
 }
 
 TEST(VocabTrainer, SeveralFilesAreOneText) {
   const std::string text = generated_text(100'000, 6);
   const size_t half = text.find('\n', text.size() / 2) + 1;
-  const std::string whole = train_vocabulary({write_file("whole.txt", text)}, small(400));
+  const std::string whole = train_vocabulary({test::write_file("whole.txt", text)}, small(400));
   const std::string parts = train_vocabulary(
-      {write_file("part1.txt", text.substr(0, half)), write_file("part2.txt", text.substr(half))}, small(400));
+      {test::write_file("part1.txt", text.substr(0, half)), test::write_file("part2.txt", text.substr(half))}, small(400));
   EXPECT_TRUE(parts == whole);
 }
 
@@ -226,15 +220,15 @@ TEST(VocabTrainer, ClearErrors) {
   const std::string missing = test::temp_dir() + "/no-such-text.txt";
   test::expect_error([&] { train_vocabulary({corpus_file(), missing}, small(400)); }, missing);
   test::expect_error([&] { train_vocabulary({test::temp_dir()}, small(400)); }, "is a directory");
-  const std::string bad = write_file("bad-utf8.txt", "fine line\nsecond \xC3\x28 line\n");
+  const std::string bad = test::write_file("bad-utf8.txt", "fine line\nsecond \xC3\x28 line\n");
   test::expect_error([&] { train_vocabulary({bad}, small(400)); }, bad + ":2: invalid UTF-8 at byte 8");
-  const std::string empty = write_file("empty.txt", "\n\n");
+  const std::string empty = test::write_file("empty.txt", "\n\n");
   test::expect_error([&] { train_vocabulary({empty}, small(400)); }, "no text in " + empty);
   test::expect_error([&] { train_vocabulary({}, small(400)); }, "no text files");
   // Too small for the 4 special, 65 user-defined and 256 byte pieces plus
   // the characters; and larger than this text can fill.
   test::expect_error([&] { train_vocabulary({corpus_file()}, small(300)); }, "Vocabulary size is smaller");
-  const std::string tiny = write_file("tiny.txt", "a few words only\n");
+  const std::string tiny = test::write_file("tiny.txt", "a few words only\n");
   test::expect_error([&] { train_vocabulary({tiny}, small(2000)); }, "Vocabulary size too high");
   VocabTrainOptions unigram = small(400);
   unigram.model_type = "unigram";
