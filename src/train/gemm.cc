@@ -8,10 +8,10 @@
 
 namespace grok {
 
-#define GROK_GEMM_DECL(ns)                                                                                    \
-  namespace ns {                                                                                              \
-  void gemm_nt_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, \
-                   float* C, int64_t ldc, bool accumulate);                                                   \
+#define GROK_GEMM_DECL(ns)                                                                                 \
+  namespace ns {                                                                                           \
+  void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const float* B, \
+                int64_t ldb, float* C, int64_t ldc, bool accumulate);                                      \
   }
 GROK_GEMM_DECL(train_generic)
 #if defined(__x86_64__)
@@ -20,45 +20,53 @@ GROK_GEMM_DECL(train_avx512)
 #endif
 #undef GROK_GEMM_DECL
 
-void gemm_nt_on(Isa isa, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
-                float* C, int64_t ldc, bool accumulate) {
+void gemm_on(Isa isa, int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const float* B,
+             int64_t ldb, float* C, int64_t ldc, bool accumulate) {
   if (M <= 0 || N <= 0) return;
 #if defined(__x86_64__)
-  if (isa == Isa::Avx512) return train_avx512::gemm_nt_f32(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-  if (isa == Isa::Avx2) return train_avx2::gemm_nt_f32(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  if (isa == Isa::Avx512) return train_avx512::gemm_f32(M, N, K, A, a_rs, a_cs, B, ldb, C, ldc, accumulate);
+  if (isa == Isa::Avx2) return train_avx2::gemm_f32(M, N, K, A, a_rs, a_cs, B, ldb, C, ldc, accumulate);
 #endif
-  train_generic::gemm_nt_f32(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  train_generic::gemm_f32(M, N, K, A, a_rs, a_cs, B, ldb, C, ldc, accumulate);
 }
 
-void gemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-             int64_t ldc, bool accumulate) {
+void gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const float* B,
+          int64_t ldb, float* C, int64_t ldc, bool accumulate) {
   static const Isa isa = active_isa();
-  gemm_nt_on(isa, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  gemm_on(isa, M, N, K, A, a_rs, a_cs, B, ldb, C, ldc, accumulate);
 }
 
 // Double precision exists for the finite-difference tests: plain loops.
-void gemm_nt(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B, int64_t ldb,
-             double* C, int64_t ldc, bool accumulate) {
+void gemm(int64_t M, int64_t N, int64_t K, const double* A, int64_t a_rs, int64_t a_cs, const double* B,
+          int64_t ldb, double* C, int64_t ldc, bool accumulate) {
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
       double s = accumulate ? C[i * ldc + j] : 0.0;
-      for (int64_t k = 0; k < K; ++k) s += A[i * lda + k] * B[j * ldb + k];
+      for (int64_t k = 0; k < K; ++k) s += A[i * a_rs + k * a_cs] * B[k * ldb + j];
       C[i * ldc + j] = s;
     }
 }
 
 template <class T>
-void gemm_nt(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
-             T* C, int64_t ldc, bool accumulate) {
-  // Rows in multiples of 4 (the kernel's block), at least ~64 KFLOP a chunk.
-  if (!pool || pool->size() == 1 || M < 8 || M * N * K < (1 << 16))
-    return gemm_nt(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-  const int64_t chunks = std::min<int64_t>((M + 3) / 4, int64_t(pool->size()) * 4);
-  const int64_t rows = ((M + chunks - 1) / chunks + 3) / 4 * 4;
-  pool->parallel_for((M + rows - 1) / rows, [&](int64_t b, int64_t e, int) {
-    for (int64_t c = b; c < e; ++c) {
-      const int64_t i0 = c * rows, m = std::min(rows, M - i0);
-      gemm_nt(m, N, K, A + i0 * lda, lda, B, ldb, C + i0 * ldc, ldc, accumulate);
+void gemm(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs, const T* B,
+          int64_t ldb, T* C, int64_t ldc, bool accumulate) {
+  if (!pool || pool->size() == 1 || M * N * K < (1 << 17))
+    return gemm(M, N, K, A, a_rs, a_cs, B, ldb, C, ldc, accumulate);
+  // About four blocks a thread: row bands in multiples of the kernel's 6
+  // rows, and, when rows alone are too few, column bands in multiples of 64
+  // (a multiple of every kernel's tile width, so each column keeps its
+  // arithmetic).
+  const int64_t target = int64_t(pool->size()) * 4;
+  const int64_t row_bands = std::min<int64_t>((M + 5) / 6, target);
+  const int64_t col_bands = std::min<int64_t>((N + 63) / 64, std::max<int64_t>(1, target / row_bands));
+  const int64_t rows = ((M + row_bands - 1) / row_bands + 5) / 6 * 6;
+  const int64_t cols = ((N + col_bands - 1) / col_bands + 63) / 64 * 64;
+  const int64_t nr = (M + rows - 1) / rows, nc = (N + cols - 1) / cols;
+  pool->parallel_for(nr * nc, [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t i0 = (t / nc) * rows, j0 = (t % nc) * cols;
+      const int64_t m = std::min(rows, M - i0), n = std::min(cols, N - j0);
+      gemm(m, n, K, A + i0 * a_rs, a_rs, a_cs, B + j0, ldb, C + i0 * ldc + j0, ldc, accumulate);
     }
   });
 }
@@ -90,10 +98,10 @@ void transpose(ThreadPool* pool, const T* src, int64_t rows, int64_t cols, int64
   });
 }
 
-template void gemm_nt<float>(ThreadPool*, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t,
-                             float*, int64_t, bool);
-template void gemm_nt<double>(ThreadPool*, int64_t, int64_t, int64_t, const double*, int64_t, const double*,
-                              int64_t, double*, int64_t, bool);
+template void gemm<float>(ThreadPool*, int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*,
+                          int64_t, float*, int64_t, bool);
+template void gemm<double>(ThreadPool*, int64_t, int64_t, int64_t, const double*, int64_t, int64_t, const double*,
+                           int64_t, double*, int64_t, bool);
 template void transpose<float>(const float*, int64_t, int64_t, int64_t, float*);
 template void transpose<double>(const double*, int64_t, int64_t, int64_t, double*);
 template void transpose<float>(ThreadPool*, const float*, int64_t, int64_t, int64_t, float*);

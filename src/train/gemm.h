@@ -1,13 +1,13 @@
-// The one matrix product training needs, C = A·Bᵀ (+ C), with both operands
-// row-major and contiguous along the shared dimension K. The three products
-// of a linear layer's forward and backward passes all take this form once
-// the operand that is not contiguous along K has been transposed (transpose()),
-// which costs O(rows·cols) against the product's O(M·N·K).
+// The one matrix product training needs, C = A·B (+ C), with B and C
+// row-major and A read through two strides, so A may be an operand or the
+// transpose of one in place: the three products of a linear layer's forward
+// and backward passes (y = x·Wᵀ via a transposed copy of the small W,
+// dx = dy·W, dW = dyᵀ·x) and attention's all take this form.
 //
-// Hand-written rather than BLAS: each C element is reduced in one fixed
-// order whatever the thread count or the row split (training is then
-// bit-identical for a seed on any number of threads), and the float path
-// runs a register-blocked kernel per instruction set (train/cpu/).
+// Hand-written rather than BLAS: each C element is one multiply-add chain
+// over k in order whatever the thread count or the split of C (training is
+// then bit-identical for a seed on any number of threads), and the float
+// path runs a register-blocked kernel per instruction set (train/cpu/).
 #pragma once
 
 #include <cstdint>
@@ -16,23 +16,25 @@ namespace grok {
 
 class ThreadPool;
 
-// C[M][N] = A[M][K]·B[N][K]ᵀ, plus C's old value when `accumulate`.
-// lda/ldb/ldc are row strides in elements. One thread.
-void gemm_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
-             float* C, int64_t ldc, bool accumulate);
-void gemm_nt(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B, int64_t ldb,
-             double* C, int64_t ldc, bool accumulate);
+// C[M][N] = A·B (+ C's old value when `accumulate`), A(i, k) = A[i·a_rs + k·a_cs]
+// (a_cs = 1: A row-major with row stride a_rs; a_rs = 1: Aᵀ stored row-major
+// with row stride a_cs), B[K][N] with row stride ldb, C with row stride ldc.
+// One thread.
+void gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const float* B,
+          int64_t ldb, float* C, int64_t ldc, bool accumulate);
+void gemm(int64_t M, int64_t N, int64_t K, const double* A, int64_t a_rs, int64_t a_cs, const double* B,
+          int64_t ldb, double* C, int64_t ldc, bool accumulate);
 
 // The float product on one instruction-set path (tests compare them all).
 enum class Isa;
-void gemm_nt_on(Isa isa, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
-                float* C, int64_t ldc, bool accumulate);
+void gemm_on(Isa isa, int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const float* B,
+             int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
-// The same, with the rows of C split over the pool's threads (pool may be
+// The same with C split into blocks over the pool's threads (pool may be
 // null: one thread). The result does not depend on the split.
 template <class T>
-void gemm_nt(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
-             T* C, int64_t ldc, bool accumulate);
+void gemm(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs, const T* B,
+          int64_t ldb, T* C, int64_t ldc, bool accumulate);
 
 // dst[cols][rows] = src[rows][cols]ᵀ (src row stride ld_src).
 template <class T>

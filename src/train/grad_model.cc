@@ -72,21 +72,21 @@ void GradModel<S>::layer_forward(int64_t l, const S* P, S* x, Acts& a, const Los
 
   // Attention block: x_mid = x + rms1(Wo·attention(rms0(x)))
   rmsnorm_forward(x, P + w.attn_norm, a.a.data(), a.rstd0.data(), n, D, c_.rms_eps);
-  linear_forward(pool_, a.a.data(), P + w.wq, a.q.data(), n, D, qw);
-  linear_forward(pool_, a.a.data(), P + w.wk, a.k.data(), n, D, kw);
-  linear_forward(pool_, a.a.data(), P + w.wv, a.v.data(), n, D, kw);
+  linear_forward(pool_, a.a.data(), P + w.wq, a.q.data(), n, D, qw, scratch_);
+  linear_forward(pool_, a.a.data(), P + w.wk, a.k.data(), n, D, kw, scratch_);
+  linear_forward(pool_, a.a.data(), P + w.wv, a.v.data(), n, D, kw, scratch_);
   rope_apply(a.q.data(), n, c_.n_heads, hd, pos_.data(), c_.rope_base, false);
   rope_apply(a.k.data(), n, c_.n_kv_heads, hd, pos_.data(), c_.rope_base, false);
   const AttentionShape shape{rows_, seq_, c_.n_heads, c_.n_kv_heads, hd, c_.attn_scale, c_.attn_cap};
   attention_forward(pool_, shape, a.q.data(), a.k.data(), a.v.data(), valid_.data(), a.att.data(), a.probs.data());
-  linear_forward(pool_, a.att.data(), P + w.wo, a.o.data(), n, qw, D);
+  linear_forward(pool_, a.att.data(), P + w.wo, a.o.data(), n, qw, D, scratch_);
   rmsnorm_forward(a.o.data(), P + w.attn_out_norm, a.x_mid.data(), a.rstd1.data(), n, D, c_.rms_eps);
   for (int64_t i = 0; i < n * D; ++i) a.x_mid[size_t(i)] += a.x_in[size_t(i)];
 
   // Router: p = softmax(W_router·m (+ noise))·valid, top-k gates.
   rmsnorm_forward(a.x_mid.data(), P + w.ffn_norm, a.m.data(), a.rstd2.data(), n, D, c_.rms_eps);
   resize(a.p, n * E);
-  linear_forward(pool_, a.m.data(), P + w.router, a.p.data(), n, D, E);
+  linear_forward(pool_, a.m.data(), P + w.router, a.p.data(), n, D, E, scratch_);
   if (o.router_noise > 0)
     for (int64_t i = 0; i < n * E; ++i)
       a.p[size_t(i)] += S(o.router_noise * gaussian(o.noise_seed, uint64_t(l), uint64_t(i)));
@@ -137,10 +137,10 @@ void GradModel<S>::layer_forward(int64_t l, const S* P, S* x, Acts& a, const Los
     for (auto* b : {&X.h1, &X.hv, &X.u}) resize(*b, cnt * F);
     resize(X.y, cnt * D);
     if (cnt == 0) continue;
-    linear_forward(pool_, X.m.data(), P + w.w1 + e * F * D, X.h1.data(), cnt, D, F);
-    linear_forward(pool_, X.m.data(), P + w.v + e * F * D, X.hv.data(), cnt, D, F);
+    linear_forward(pool_, X.m.data(), P + w.w1 + e * F * D, X.h1.data(), cnt, D, F, scratch_);
+    linear_forward(pool_, X.m.data(), P + w.v + e * F * D, X.hv.data(), cnt, D, F, scratch_);
     for_each_index(pool_, cnt * F, [&](int64_t i) { X.u[size_t(i)] = gelu(X.h1[size_t(i)]) * X.hv[size_t(i)]; });
-    linear_forward(pool_, X.u.data(), P + w.w2 + e * D * F, X.y.data(), cnt, F, D);
+    linear_forward(pool_, X.u.data(), P + w.w2 + e * D * F, X.y.data(), cnt, F, D, scratch_);
     for (int64_t r2 = 0; r2 < cnt; ++r2) {
       const int64_t t = X.token[size_t(r2)];
       const S g = a.gates[size_t(t * K + X.slot[size_t(r2)])];
@@ -191,8 +191,7 @@ void GradModel<S>::layer_backward(int64_t l, const S* P, S* G, Acts& a, S* dx) {
       dp[size_t(t * E + e)] += S(dg);
     }
     du.assign(size_t(cnt * F), S(0));
-    linear_backward(pool_, dy.data(), X.u.data(), P + w.w2 + e * D * F, du.data(), G + w.w2 + e * D * F, cnt, F, D,
-                    scratch_);
+    linear_backward(pool_, dy.data(), X.u.data(), P + w.w2 + e * D * F, du.data(), G + w.w2 + e * D * F, cnt, F, D);
     dh1.resize(size_t(cnt * F));
     dhv.resize(size_t(cnt * F));
     for_each_index(pool_, cnt * F, [&](int64_t i) {
@@ -202,9 +201,8 @@ void GradModel<S>::layer_backward(int64_t l, const S* P, S* G, Acts& a, S* dx) {
     });
     dme.assign(size_t(cnt * D), S(0));
     linear_backward(pool_, dh1.data(), X.m.data(), P + w.w1 + e * F * D, dme.data(), G + w.w1 + e * F * D, cnt, D,
-                    F, scratch_);
-    linear_backward(pool_, dhv.data(), X.m.data(), P + w.v + e * F * D, dme.data(), G + w.v + e * F * D, cnt, D, F,
-                    scratch_);
+                    F);
+    linear_backward(pool_, dhv.data(), X.m.data(), P + w.v + e * F * D, dme.data(), G + w.v + e * F * D, cnt, D, F);
     for (int64_t r2 = 0; r2 < cnt; ++r2) {
       S* dst = dm.data() + X.token[size_t(r2)] * D;
       const S* src = dme.data() + r2 * D;
@@ -227,7 +225,7 @@ void GradModel<S>::layer_backward(int64_t l, const S* P, S* G, Acts& a, S* dx) {
     for (int64_t e = 0; e < E; ++e) s += double(p[e]) * double(d[e]);
     for (int64_t e = 0; e < E; ++e) d[e] = S(double(p[e]) * (double(d[e]) - s));
   }
-  linear_backward(pool_, dp.data(), a.m.data(), P + w.router, dm.data(), G + w.router, n, D, E, scratch_);
+  linear_backward(pool_, dp.data(), a.m.data(), P + w.router, dm.data(), G + w.router, n, D, E);
   rmsnorm_backward(dm.data(), a.x_mid.data(), P + w.ffn_norm, a.rstd2.data(), dxmid.data(), G + w.ffn_norm, n, D);
 
   // x_mid = x_in + rms1(o)
@@ -237,7 +235,7 @@ void GradModel<S>::layer_backward(int64_t l, const S* P, S* G, Acts& a, S* dx) {
                    n, D);
   std::vector<S>& datt = b_.datt;
   datt.assign(size_t(n * qw), S(0));
-  linear_backward(pool_, dout.data(), a.att.data(), P + w.wo, datt.data(), G + w.wo, n, qw, D, scratch_);
+  linear_backward(pool_, dout.data(), a.att.data(), P + w.wo, datt.data(), G + w.wo, n, qw, D);
   std::vector<S>&dq = b_.dq, &dk = b_.dk, &dv = b_.dv;
   dq.assign(size_t(n * qw), S(0));
   dk.assign(size_t(n * kw), S(0));
@@ -249,9 +247,9 @@ void GradModel<S>::layer_backward(int64_t l, const S* P, S* G, Acts& a, S* dx) {
   rope_apply(dk.data(), n, c_.n_kv_heads, hd, pos_.data(), c_.rope_base, true);
   std::vector<S>& da = b_.da;
   da.assign(size_t(n * D), S(0));
-  linear_backward(pool_, dq.data(), a.a.data(), P + w.wq, da.data(), G + w.wq, n, D, qw, scratch_);
-  linear_backward(pool_, dk.data(), a.a.data(), P + w.wk, da.data(), G + w.wk, n, D, kw, scratch_);
-  linear_backward(pool_, dv.data(), a.a.data(), P + w.wv, da.data(), G + w.wv, n, D, kw, scratch_);
+  linear_backward(pool_, dq.data(), a.a.data(), P + w.wq, da.data(), G + w.wq, n, D, qw);
+  linear_backward(pool_, dk.data(), a.a.data(), P + w.wk, da.data(), G + w.wk, n, D, kw);
+  linear_backward(pool_, dv.data(), a.a.data(), P + w.wv, da.data(), G + w.wv, n, D, kw);
   // dx (the layer input's gradient) = dx_mid + the attention branch's.
   std::memcpy(dx, dxmid.data(), size_t(n * D) * sizeof(S));
   rmsnorm_backward(da.data(), a.x_in.data(), P + w.attn_norm, a.rstd0.data(), dx, G + w.attn_norm, n, D);
@@ -316,7 +314,7 @@ LossReport GradModel<S>::run(const S* P, S* G, const TokenBatch& b, const LossOp
   rmsnorm_forward(x.data(), P + layout_.final_norm, h.data(), rstd_f.data(), n, D, c_.rms_eps);
   std::vector<S>& logits = logits_;
   logits.resize(size_t(n * V));
-  linear_forward(pool_, h.data(), E, logits.data(), n, D, V);
+  linear_forward(pool_, h.data(), E, logits.data(), n, D, V, scratch_);
   for_each_index(pool_, n * V, [&](int64_t i) { logits[size_t(i)] *= S(c_.logit_scale); });
   const double grad_scale = scored > 0 ? 1.0 / double(scored) : 0.0;
   r.ce_sum = cross_entropy(pool_, logits.data(), targets_.data(), scored_.data(), n, V, G ? logits.data() : nullptr,
@@ -329,7 +327,7 @@ LossReport GradModel<S>::run(const S* P, S* G, const TokenBatch& b, const LossOp
   for_each_index(pool_, n * V, [&](int64_t i) { logits[size_t(i)] *= S(c_.logit_scale); });
   std::vector<S>& dh = dh_;
   dh.assign(size_t(n * D), S(0));
-  linear_backward(pool_, logits.data(), h.data(), E, dh.data(), G + layout_.embed, n, D, V, scratch_);
+  linear_backward(pool_, logits.data(), h.data(), E, dh.data(), G + layout_.embed, n, D, V);
   std::vector<S>& dx = dx_;
   dx.assign(size_t(n * D), S(0));
   rmsnorm_backward(dh.data(), x.data(), P + layout_.final_norm, rstd_f.data(), dx.data(), G + layout_.final_norm, n,

@@ -41,26 +41,22 @@ void rmsnorm_backward(const S* dy, const S* x, const S* scale, const S* rstd, S*
 }
 
 template <class S>
-void linear_forward(ThreadPool* pool, const S* x, const S* W, S* y, int64_t n, int64_t in, int64_t out) {
-  gemm_nt(pool, n, out, in, x, in, W, in, y, out, false);
+void linear_forward(ThreadPool* pool, const S* x, const S* W, S* y, int64_t n, int64_t in, int64_t out,
+                    std::vector<S>& scratch) {
+  if (n == 0) return;
+  // y = x·(Wᵀ): the product reads B along its rows, so W is transposed
+  // first, O(in·out) against the product's O(n·in·out).
+  if (scratch.size() < size_t(in * out)) scratch.resize(size_t(in * out));
+  transpose(pool, W, out, in, in, scratch.data());
+  gemm(pool, n, out, in, x, in, 1, scratch.data(), out, y, out, false);
 }
 
 template <class S>
 void linear_backward(ThreadPool* pool, const S* dy, const S* x, const S* W, S* dx, S* dW, int64_t n, int64_t in,
-                     int64_t out, std::vector<S>& scratch) {
+                     int64_t out) {
   if (n == 0) return;
-  const size_t need = size_t(std::max(in * out, n * (in + out)));
-  if (scratch.size() < need) scratch.resize(need);
-  if (dx) {  // dx[n][in] += dy[n][out]·Wᵀ[in][out]ᵀ
-    transpose(pool, W, out, in, in, scratch.data());
-    gemm_nt(pool, n, in, out, dy, out, scratch.data(), out, dx, in, true);
-  }
-  // dW[out][in] += dyᵀ[out][n]·xᵀ[in][n]ᵀ
-  S* dyT = scratch.data();
-  S* xT = dyT + out * n;
-  transpose(pool, dy, n, out, out, dyT);
-  transpose(pool, x, n, in, in, xT);
-  gemm_nt(pool, out, in, n, dyT, n, xT, n, dW, in, true);
+  if (dx) gemm(pool, n, in, out, dy, out, 1, W, in, dx, in, true);  // dx[n][in] += dy[n][out]·W[out][in]
+  gemm(pool, out, in, n, dy, 1, out, x, in, dW, in, true);          // dW[out][in] += dyᵀ·x[n][in]
 }
 
 template <class S>
@@ -88,23 +84,25 @@ void rope_apply(S* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t*
 
 namespace {
 
-// One (sequence, kv head) pair's scratch, sized for seq × seq scores.
+// One (sequence, kv head) pair's scratch: scores and their gradient
+// (seq × seq), Kᵀ and Vᵀ (head_dim × seq).
 template <class S>
 struct AttentionScratch {
-  std::vector<S> scores, dp, pt, dst, vt, kt, dot, qt;
+  std::vector<S> scores, dp, kt, vt;
   void size(int64_t T, int64_t hd) {
-    for (auto* b : {&scores, &dp, &pt, &dst}) b->resize(size_t(T * T));
-    for (auto* b : {&vt, &kt, &dot, &qt}) b->resize(size_t(hd * T));
+    for (auto* b : {&scores, &dp}) b->resize(size_t(T * T));
+    for (auto* b : {&kt, &vt}) b->resize(size_t(hd * T));
   }
 };
 
 // Every (sequence, kv head) pair is one task: its q heads read only its k
 // and v, so tasks write disjoint gradients and the split cannot change a sum.
+// Each pool thread keeps its scratch across calls (no fresh pages per layer).
 template <class S, class Fn>
 void for_each_group(ThreadPool* pool, const AttentionShape& a, Fn fn) {
   const int64_t tasks = a.batch * a.kv_heads;
   auto run = [&](int64_t b, int64_t e, int) {
-    AttentionScratch<S> scratch;
+    thread_local AttentionScratch<S> scratch;
     scratch.size(a.seq, a.head_dim);
     for (int64_t t = b; t < e; ++t) fn(t / a.kv_heads, t % a.kv_heads, scratch);
   };
@@ -112,6 +110,16 @@ void for_each_group(ThreadPool* pool, const AttentionShape& a, Fn fn) {
     pool->parallel_for(tasks, run);
   else
     run(0, tasks, 0);
+}
+
+// Causal products skip the masked triangle: rows in bands of kBand, each
+// band's products limited to the keys (or queries) it can see. The skipped
+// terms are exact zeros, so the sums are those of the whole product.
+constexpr int64_t kBand = 48;  // a multiple of the kernels' 6 rows and 16 lanes
+
+template <class Fn>
+void for_each_band(int64_t T, Fn fn) {
+  for (int64_t i0 = 0; i0 < T; i0 += kBand) fn(i0, std::min(T, i0 + kBand));
 }
 
 }  // namespace
@@ -125,11 +133,15 @@ void attention_forward(ThreadPool* pool, const AttentionShape& a, const S* q, co
     const S* kb = k + b * T * kw + g * hd;
     const S* vb = v + b * T * kw + g * hd;
     const uint8_t* ok = valid + b * T;
-    transpose(vb, T, hd, kw, s.vt.data());
+    transpose(kb, T, hd, kw, s.kt.data());
     for (int64_t h = g * group; h < (g + 1) * group; ++h) {
       const S* qb = q + b * T * qw + h * hd;
       S* P = probs + (b * a.heads + h) * T * T;
-      gemm_nt(T, T, hd, qb, qw, kb, kw, s.scores.data(), T, false);
+      S* ob = out + b * T * qw + h * hd;
+      // scores = Q·Kᵀ for the keys each band sees
+      for_each_band(T, [&](int64_t i0, int64_t i1) {
+        gemm(i1 - i0, i1, hd, qb + i0 * qw, qw, 1, s.kt.data(), T, s.scores.data() + i0 * T, T, false);
+      });
       const S cap = S(a.cap), scale_over_cap = S(a.scale / a.cap);
       for (int64_t i = 0; i < T; ++i) {
         S* row = P + i * T;
@@ -150,7 +162,10 @@ void attention_forward(ThreadPool* pool, const AttentionShape& a, const S* q, co
         }
         for (int64_t j = 0; j < T; ++j) row[j] = (j <= i && ok[j]) ? S(double(row[j]) / sum) : S(0);
       }
-      gemm_nt(T, hd, T, P, T, s.vt.data(), T, out + b * T * qw + h * hd, qw, false);
+      // out = P·V over the keys each band sees
+      for_each_band(T, [&](int64_t i0, int64_t i1) {
+        gemm(i1 - i0, hd, i1, P + i0 * T, T, 1, vb, kw, ob + i0 * qw, qw, false);
+      });
     }
   });
 }
@@ -163,19 +178,23 @@ void attention_backward(ThreadPool* pool, const AttentionShape& a, const S* dout
   for_each_group<S>(pool, a, [&](int64_t b, int64_t g, AttentionScratch<S>& s) {
     const S* kb = k + b * T * kw + g * hd;
     const S* vb = v + b * T * kw + g * hd;
+    S* dkb = dk + b * T * kw + g * hd;
+    S* dvb = dv + b * T * kw + g * hd;
     transpose(kb, T, hd, kw, s.kt.data());
+    transpose(vb, T, hd, kw, s.vt.data());
     for (int64_t h = g * group; h < (g + 1) * group; ++h) {
       const S* qb = q + b * T * qw + h * hd;
       const S* dob = dout + b * T * qw + h * hd;
+      S* dqb = dq + b * T * qw + h * hd;
       const S* P = probs + (b * a.heads + h) * T * T;
-      // dV += Pᵀ·dO
-      transpose(P, T, T, T, s.pt.data());
-      transpose(dob, T, hd, qw, s.dot.data());
-      gemm_nt(T, hd, T, s.pt.data(), T, s.dot.data(), T, dv + b * T * kw + g * hd, kw, true);
-      // dP = dO·Vᵀ; through the softmax, the cap (d cap·tanh(u/cap) = 1 −
-      // tanh²) and the scale, recomputing the raw scores rather than saving them.
-      gemm_nt(T, T, hd, dob, qw, vb, kw, s.dp.data(), T, false);
-      gemm_nt(T, T, hd, qb, qw, kb, kw, s.scores.data(), T, false);
+      for_each_band(T, [&](int64_t i0, int64_t i1) {
+        // dV += Pᵀ·dO: key rows i0..i1 are seen by queries i0..T
+        gemm(i1 - i0, hd, T - i0, P + i0 * T + i0, 1, T, dob + i0 * qw, qw, dvb + i0 * kw, kw, true);
+        // dP = dO·Vᵀ, and the raw scores again (recomputed rather than saved)
+        gemm(i1 - i0, i1, hd, dob + i0 * qw, qw, 1, s.vt.data(), T, s.dp.data() + i0 * T, T, false);
+        gemm(i1 - i0, i1, hd, qb + i0 * qw, qw, 1, s.kt.data(), T, s.scores.data() + i0 * T, T, false);
+      });
+      // Through the softmax, the cap (d cap·tanh(u/cap) = 1 − tanh²) and the scale.
       const S scale = S(a.scale), scale_over_cap = S(a.scale / a.cap);
       for (int64_t i = 0; i < T; ++i) {
         const S* p = P + i * T;
@@ -192,11 +211,12 @@ void attention_backward(ThreadPool* pool, const AttentionShape& a, const S* dout
           d[j] = p[j] * (d[j] - S(dot)) * (S(1) - t * t) * scale;
         }
       }
-      // dQ += dS·K, dK += dSᵀ·Q
-      gemm_nt(T, hd, T, s.dp.data(), T, s.kt.data(), T, dq + b * T * qw + h * hd, qw, true);
-      transpose(s.dp.data(), T, T, T, s.dst.data());
-      transpose(qb, T, hd, qw, s.qt.data());
-      gemm_nt(T, hd, T, s.dst.data(), T, s.qt.data(), T, dk + b * T * kw + g * hd, kw, true);
+      for_each_band(T, [&](int64_t i0, int64_t i1) {
+        // dQ += dS·K over the keys each query sees; dK += dSᵀ·Q over the
+        // queries that see each key
+        gemm(i1 - i0, hd, i1, s.dp.data() + i0 * T, T, 1, kb, kw, dqb + i0 * qw, qw, true);
+        gemm(i1 - i0, hd, T - i0, s.dp.data() + i0 * T + i0, 1, T, qb + i0 * qw, qw, dkb + i0 * kw, kw, true);
+      });
     }
   });
 }
@@ -271,9 +291,9 @@ double cross_entropy(ThreadPool* pool, const S* logits, const int32_t* targets, 
 #define GROK_INSTANTIATE(S)                                                                                        \
   template void rmsnorm_forward<S>(const S*, const S*, S*, S*, int64_t, int64_t, double);                         \
   template void rmsnorm_backward<S>(const S*, const S*, const S*, const S*, S*, S*, int64_t, int64_t);            \
-  template void linear_forward<S>(ThreadPool*, const S*, const S*, S*, int64_t, int64_t, int64_t);                \
-  template void linear_backward<S>(ThreadPool*, const S*, const S*, const S*, S*, S*, int64_t, int64_t, int64_t,  \
-                                   std::vector<S>&);                                                              \
+  template void linear_forward<S>(ThreadPool*, const S*, const S*, S*, int64_t, int64_t, int64_t,                \
+                                  std::vector<S>&);                                                               \
+  template void linear_backward<S>(ThreadPool*, const S*, const S*, const S*, S*, S*, int64_t, int64_t, int64_t); \
   template void rope_apply<S>(S*, int64_t, int64_t, int64_t, const int32_t*, double, bool);                       \
   template void attention_forward<S>(ThreadPool*, const AttentionShape&, const S*, const S*, const S*,            \
                                      const uint8_t*, S*, S*);                                                     \

@@ -22,14 +22,16 @@ template <class S>
 void rmsnorm_backward(const S* dy, const S* x, const S* scale, const S* rstd, S* dx, S* dscale, int64_t n,
                       int64_t d);
 
-// y[n][out] = x[n][in]·W[out][in]ᵀ.
+// y[n][out] = x[n][in]·W[out][in]ᵀ. `scratch` holds Wᵀ (kept between
+// calls so it is not fresh memory each time).
 template <class S>
-void linear_forward(ThreadPool* pool, const S* x, const S* W, S* y, int64_t n, int64_t in, int64_t out);
-// dx += dy·W (skipped when dx is null), dW += dyᵀ·x. `scratch` holds the
-// transposed operands between calls.
+void linear_forward(ThreadPool* pool, const S* x, const S* W, S* y, int64_t n, int64_t in, int64_t out,
+                    std::vector<S>& scratch);
+// dx += dy·W (skipped when dx is null), dW += dyᵀ·x, reading all operands
+// in place.
 template <class S>
 void linear_backward(ThreadPool* pool, const S* dy, const S* x, const S* W, S* dx, S* dW, int64_t n, int64_t in,
-                     int64_t out, std::vector<S>& scratch);
+                     int64_t out);
 
 // Rotary embedding, rotate-half layout, over whole heads of width head_dim,
 // in place; pos[n] is each token's position. inverse = rotation by −angle,

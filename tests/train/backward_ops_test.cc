@@ -63,10 +63,10 @@ TEST(BackwardOps, Linear) {
   auto x = randn(n * in, rng), W = randn(out * in, rng), dy = randn(n * out, rng);
   std::vector<double> y(n * out), dx(n * in, 0), dW(out * in, 0), scratch;
   auto f = [&] {
-    linear_forward<double>(nullptr, x.data(), W.data(), y.data(), n, in, out);
+    linear_forward<double>(nullptr, x.data(), W.data(), y.data(), n, in, out, scratch);
     return dot(y, dy);
   };
-  linear_backward<double>(nullptr, dy.data(), x.data(), W.data(), dx.data(), dW.data(), n, in, out, scratch);
+  linear_backward<double>(nullptr, dy.data(), x.data(), W.data(), dx.data(), dW.data(), n, in, out);
   expect_matches_fd(x, dx, f, "dx");
   expect_matches_fd(W, dW, f, "dW");
 }
