@@ -21,7 +21,7 @@ struct GradModel<S>::Acts {
   struct Expert {
     std::vector<int64_t> token;   // tokens routed here, ascending
     std::vector<int32_t> slot;    // which of the token's k choices
-    std::vector<S> m, h1, hv, u, y;  // gathered input, gelu branch, linear branch, product, output
+    std::vector<S> m, h1, hv, t, u, y;  // gathered input, gelu branch, linear branch, GELU's tanh, product, output
   };
   std::vector<Expert> experts;
   std::vector<S> moe, rstd3;       // MoE output before its norm
@@ -134,12 +134,12 @@ void GradModel<S>::layer_forward(int64_t l, const S* P, S* x, Acts& a, const Los
     resize(X.m, cnt * D);
     for (int64_t r2 = 0; r2 < cnt; ++r2)
       std::memcpy(X.m.data() + r2 * D, a.m.data() + X.token[size_t(r2)] * D, size_t(D) * sizeof(S));
-    for (auto* b : {&X.h1, &X.hv, &X.u}) resize(*b, cnt * F);
+    for (auto* b : {&X.h1, &X.hv, &X.t, &X.u}) resize(*b, cnt * F);
     resize(X.y, cnt * D);
     if (cnt == 0) continue;
     linear_forward(pool_, X.m.data(), P + w.w1 + e * F * D, X.h1.data(), cnt, D, F, scratch_);
     linear_forward(pool_, X.m.data(), P + w.v + e * F * D, X.hv.data(), cnt, D, F, scratch_);
-    for_each_index(pool_, cnt * F, [&](int64_t i) { X.u[size_t(i)] = gelu(X.h1[size_t(i)]) * X.hv[size_t(i)]; });
+    gated_gelu_forward(pool_, X.h1.data(), X.hv.data(), X.t.data(), X.u.data(), cnt * F);
     linear_forward(pool_, X.u.data(), P + w.w2 + e * D * F, X.y.data(), cnt, F, D, scratch_);
     for (int64_t r2 = 0; r2 < cnt; ++r2) {
       const int64_t t = X.token[size_t(r2)];
@@ -192,13 +192,9 @@ void GradModel<S>::layer_backward(int64_t l, const S* P, S* G, Acts& a, S* dx) {
     }
     du.assign(size_t(cnt * F), S(0));
     linear_backward(pool_, dy.data(), X.u.data(), P + w.w2 + e * D * F, du.data(), G + w.w2 + e * D * F, cnt, F, D);
-    dh1.resize(size_t(cnt * F));
-    dhv.resize(size_t(cnt * F));
-    for_each_index(pool_, cnt * F, [&](int64_t i) {
-      const S h1 = X.h1[size_t(i)];
-      dh1[size_t(i)] = du[size_t(i)] * X.hv[size_t(i)] * gelu_grad(h1);
-      dhv[size_t(i)] = du[size_t(i)] * gelu(h1);
-    });
+    dh1.assign(size_t(cnt * F), S(0));
+    dhv.assign(size_t(cnt * F), S(0));
+    gated_gelu_backward(pool_, du.data(), X.h1.data(), X.hv.data(), X.t.data(), dh1.data(), dhv.data(), cnt * F);
     dme.assign(size_t(cnt * D), S(0));
     linear_backward(pool_, dh1.data(), X.m.data(), P + w.w1 + e * F * D, dme.data(), G + w.w1 + e * F * D, cnt, D,
                     F);

@@ -3,11 +3,46 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 
 #include "core/thread_pool.h"
+#include "kernels/vector_ops.h"
 #include "train/gemm.h"
 
 namespace grok {
+
+namespace {
+
+// cap·tanh(p/cap) and e^(p − shift) over a row: float through the CPU's SIMD
+// kernels (libm's scalar tanhf and expf were a third of a training step),
+// double through libm for the finite-difference tests.
+template <class S>
+void soft_cap_row(S* p, int64_t n, S cap) {
+  if constexpr (std::is_same_v<S, float>)
+    soft_cap(p, n, cap);
+  else
+    for (int64_t i = 0; i < n; ++i) p[i] = cap * std::tanh(p[i] / cap);
+}
+template <class S>
+void exp_row(S* p, int64_t n, S shift) {
+  if constexpr (std::is_same_v<S, float>)
+    exp_shifted(p, n, shift);
+  else
+    for (int64_t i = 0; i < n; ++i) p[i] = std::exp(p[i] - shift);
+}
+
+// fn(b, e) over [0, n) on the pool (null: here) in chunks of at least
+// `grain`, for element-wise loops, whose results do not depend on the split.
+template <class Fn>
+void for_each_range(ThreadPool* pool, int64_t n, int64_t grain, Fn fn) {
+  if (pool && n >= 2 * grain)
+    pool->parallel_for((n + grain - 1) / grain, [&](int64_t b, int64_t e, int) { fn(b * grain, std::min(n, e * grain)); });
+  else
+    fn(0, n);
+}
+
+}  // namespace
 
 template <class S>
 void rmsnorm_forward(const S* x, const S* scale, S* y, S* rstd, int64_t n, int64_t d, double eps) {
@@ -142,24 +177,23 @@ void attention_forward(ThreadPool* pool, const AttentionShape& a, const S* q, co
       for_each_band(T, [&](int64_t i0, int64_t i1) {
         gemm(i1 - i0, i1, hd, qb + i0 * qw, qw, 1, s.kt.data(), T, s.scores.data() + i0 * T, T, false);
       });
-      const S cap = S(a.cap), scale_over_cap = S(a.scale / a.cap);
+      const S cap = S(a.cap), scale = S(a.scale);
       for (int64_t i = 0; i < T; ++i) {
         S* row = P + i * T;
         const S* sc = s.scores.data() + i * T;
-        double mx = -1e300;
-        for (int64_t j = 0; j <= i; ++j) {
-          if (!ok[j]) continue;
-          // tanh and exp in the scalar's precision: in double they took a
-          // tenth of a float training step.
-          row[j] = cap * std::tanh(sc[j] * scale_over_cap);
-          mx = std::max(mx, double(row[j]));
+        for (int64_t j = 0; j <= i; ++j) row[j] = sc[j] * scale;
+        soft_cap_row(row, i + 1, cap);
+        S mx = -std::numeric_limits<S>::infinity();
+        for (int64_t j = 0; j <= i; ++j)
+          if (ok[j]) mx = std::max(mx, row[j]);
+        if (mx == -std::numeric_limits<S>::infinity()) {  // every key masked: no attention, output 0
+          std::fill(row, row + T, S(0));
+          continue;
         }
+        exp_row(row, i + 1, mx);
         double sum = 0;
-        for (int64_t j = 0; j <= i; ++j) {
-          if (!ok[j]) continue;
-          row[j] = std::exp(row[j] - S(mx));
-          sum += double(row[j]);
-        }
+        for (int64_t j = 0; j <= i; ++j)
+          if (ok[j]) sum += double(row[j]);
         for (int64_t j = 0; j < T; ++j) row[j] = (j <= i && ok[j]) ? S(double(row[j]) / sum) : S(0);
       }
       // out = P·V over the keys each band sees
@@ -194,12 +228,15 @@ void attention_backward(ThreadPool* pool, const AttentionShape& a, const S* dout
         gemm(i1 - i0, i1, hd, dob + i0 * qw, qw, 1, s.vt.data(), T, s.dp.data() + i0 * T, T, false);
         gemm(i1 - i0, i1, hd, qb + i0 * qw, qw, 1, s.kt.data(), T, s.scores.data() + i0 * T, T, false);
       });
-      // Through the softmax, the cap (d cap·tanh(u/cap) = 1 − tanh²) and the scale.
-      const S scale = S(a.scale), scale_over_cap = S(a.scale / a.cap);
+      // Through the softmax, the cap (d cap·tanh(u/cap) = 1 − tanh²) and
+      // the scale; the capped scores recomputed as the forward pass made them.
+      const S cap = S(a.cap), scale = S(a.scale);
       for (int64_t i = 0; i < T; ++i) {
         const S* p = P + i * T;
         S* d = s.dp.data() + i * T;
-        const S* sc = s.scores.data() + i * T;
+        S* capped = s.scores.data() + i * T;
+        for (int64_t j = 0; j <= i; ++j) capped[j] *= scale;
+        soft_cap_row(capped, i + 1, cap);
         double dot = 0;
         for (int64_t j = 0; j <= i; ++j) dot += double(p[j]) * double(d[j]);
         for (int64_t j = 0; j < T; ++j) {
@@ -207,7 +244,7 @@ void attention_backward(ThreadPool* pool, const AttentionShape& a, const S* dout
             d[j] = 0;
             continue;
           }
-          const S t = std::tanh(sc[j] * scale_over_cap);
+          const S t = capped[j] / cap;
           d[j] = p[j] * (d[j] - S(dot)) * (S(1) - t * t) * scale;
         }
       }
@@ -221,20 +258,32 @@ void attention_backward(ThreadPool* pool, const AttentionShape& a, const S* dout
   });
 }
 
-// In the scalar's own precision: float tanh is several times faster than
-// double, and the experts apply these to every hidden unit.
+// GELU's tanh goes through soft_cap_row (cap 1: tanh itself), so float runs
+// the SIMD kernel; the rest is element-wise arithmetic.
+constexpr double kGeluK = 0.7978845608028654;  // sqrt(2/π)
+constexpr double kGeluC = 0.044715;
+
 template <class S>
-S gelu(S x) {
-  const S u = S(0.7978845608028654) * (x + S(0.044715) * x * x * x);  // sqrt(2/π)
-  return S(0.5) * x * (S(1) + std::tanh(u));
+void gated_gelu_forward(ThreadPool* pool, const S* h, const S* v, S* t, S* u, int64_t n) {
+  for_each_range(pool, n, 4096, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) t[i] = S(kGeluK) * (h[i] + S(kGeluC) * h[i] * h[i] * h[i]);
+    soft_cap_row(t + b, e - b, S(1));
+    for (int64_t i = b; i < e; ++i) u[i] = S(0.5) * h[i] * (S(1) + t[i]) * v[i];
+  });
 }
 
 template <class S>
-S gelu_grad(S x) {
-  const S u = S(0.7978845608028654) * (x + S(0.044715) * x * x * x);
-  const S t = std::tanh(u);
-  const S du = S(0.7978845608028654) * (S(1) + S(3 * 0.044715) * x * x);
-  return S(0.5) * (S(1) + t) + S(0.5) * x * (S(1) - t * t) * du;
+void gated_gelu_backward(ThreadPool* pool, const S* du, const S* h, const S* v, const S* t, S* dh, S* dv,
+                         int64_t n) {
+  for_each_range(pool, n, 4096, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const S x = h[i], ti = t[i];
+      const S dinner = S(kGeluK) * (S(1) + S(3 * kGeluC) * x * x);
+      const S grad = S(0.5) * (S(1) + ti) + S(0.5) * x * (S(1) - ti * ti) * dinner;  // gelu'(x)
+      dh[i] += du[i] * v[i] * grad;
+      dv[i] += du[i] * S(0.5) * x * (S(1) + ti);  // du·gelu(x)
+    }
+  });
 }
 
 template <class S>
@@ -299,8 +348,8 @@ double cross_entropy(ThreadPool* pool, const S* logits, const int32_t* targets, 
                                      const uint8_t*, S*, S*);                                                     \
   template void attention_backward<S>(ThreadPool*, const AttentionShape&, const S*, const S*, const S*, const S*, \
                                       const S*, S*, S*, S*);                                                      \
-  template S gelu<S>(S);                                                                                          \
-  template S gelu_grad<S>(S);                                                                                     \
+  template void gated_gelu_forward<S>(ThreadPool*, const S*, const S*, S*, S*, int64_t);                          \
+  template void gated_gelu_backward<S>(ThreadPool*, const S*, const S*, const S*, const S*, S*, S*, int64_t);     \
   template void softmax_rows<S>(S*, int64_t, int64_t);                                                            \
   template double cross_entropy<S>(ThreadPool*, const S*, const int32_t*, const uint8_t*, int64_t, int64_t, S*,   \
                                    double);

@@ -55,11 +55,14 @@ template <class S>
 void attention_backward(ThreadPool* pool, const AttentionShape& a, const S* dout, const S* q, const S* k,
                         const S* v, const S* probs, S* dq, S* dk, S* dv);
 
-// gelu_tanh, elementwise; backward: dx += dy·gelu'(x).
+// The experts' gated activation u = gelu_tanh(h)·v element-wise (pool may
+// be null); t[n] saves tanh(sqrt(2/π)·(h + 0.044715·h³)) for the backward,
+// which adds dh += du·v·gelu'(h) and dv += du·gelu(h).
 template <class S>
-S gelu(S x);
+void gated_gelu_forward(ThreadPool* pool, const S* h, const S* v, S* t, S* u, int64_t n);
 template <class S>
-S gelu_grad(S x);
+void gated_gelu_backward(ThreadPool* pool, const S* du, const S* h, const S* v, const S* t, S* dh, S* dv,
+                         int64_t n);
 
 // Row softmax in place (max subtracted, double sums).
 template <class S>

@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "core/thread_pool.h"
 #include "train/layer_ops.h"
 
 namespace grok {
@@ -109,11 +110,69 @@ TEST(BackwardOps, AttentionWithCapGroupsAndPadding) {
   EXPECT_EQ(probs[1], 0.0);
 }
 
-TEST(BackwardOps, Gelu) {
-  for (double x : {-4.0, -1.3, -0.2, 0.0, 0.5, 2.2, 6.0}) {
-    const double h = 1e-6;
-    EXPECT_NEAR(gelu_grad(x), (gelu(x + h) - gelu(x - h)) / (2 * h), 1e-8) << x;
+TEST(BackwardOps, GatedGelu) {
+  std::mt19937_64 rng(4);
+  const int64_t n = 9;
+  auto h = randn(n, rng, 2.0), v = randn(n, rng), du = randn(n, rng);
+  h[0] = 0.0;
+  h[1] = 6.0;
+  h[2] = -4.0;
+  std::vector<double> t(n), u(n), dh(n, 0), dv(n, 0);
+  auto f = [&] {
+    gated_gelu_forward<double>(nullptr, h.data(), v.data(), t.data(), u.data(), n);
+    return dot(u, du);
+  };
+  f();
+  gated_gelu_backward<double>(nullptr, du.data(), h.data(), v.data(), t.data(), dh.data(), dv.data(), n);
+  expect_matches_fd(h, dh, f, "dh");
+  expect_matches_fd(v, dv, f, "dv");
+}
+
+// The float path runs tanh and exp through the SIMD kernels: it must give
+// the double path's values to float accuracy.
+TEST(BackwardOps, FloatPathMatchesDouble) {
+  std::mt19937_64 rng(6);
+  const int64_t n = 5000;  // several pool chunks and a tail
+  auto h = randn(n, rng, 3.0), v = randn(n, rng), du = randn(n, rng);
+  std::vector<double> t(n), u(n), dh(n, 0), dv(n, 0);
+  gated_gelu_forward<double>(nullptr, h.data(), v.data(), t.data(), u.data(), n);
+  gated_gelu_backward<double>(nullptr, du.data(), h.data(), v.data(), t.data(), dh.data(), dv.data(), n);
+  auto f32 = [](const std::vector<double>& x) { return std::vector<float>(x.begin(), x.end()); };
+  std::vector<float> hf = f32(h), vf = f32(v), duf = f32(du), tf(n), uf(n), dhf(n, 0), dvf(n, 0);
+  ThreadPool pool(2);
+  gated_gelu_forward<float>(&pool, hf.data(), vf.data(), tf.data(), uf.data(), n);
+  gated_gelu_backward<float>(&pool, duf.data(), hf.data(), vf.data(), tf.data(), dhf.data(), dvf.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    ASSERT_NEAR(uf[size_t(i)], u[size_t(i)], 1e-5 * (1 + std::abs(u[size_t(i)]))) << i;
+    ASSERT_NEAR(dhf[size_t(i)], dh[size_t(i)], 1e-5 * (1 + std::abs(dh[size_t(i)]))) << i;
+    ASSERT_NEAR(dvf[size_t(i)], dv[size_t(i)], 1e-5 * (1 + std::abs(dv[size_t(i)]))) << i;
   }
+
+  // Attention with the cap and a masked key, forward and backward.
+  const AttentionShape shape{2, 37, 4, 2, 8, 0.3, 3.0};  // a small cap so tanh bends
+  const int64_t tokens = shape.batch * shape.seq, qw = shape.heads * shape.head_dim,
+                kw = shape.kv_heads * shape.head_dim, pn = shape.batch * shape.heads * shape.seq * shape.seq;
+  auto q = randn(tokens * qw, rng, 2.0), k = randn(tokens * kw, rng, 2.0), vv = randn(tokens * kw, rng),
+       dout = randn(tokens * qw, rng);
+  std::vector<uint8_t> valid(size_t(tokens), 1);
+  valid[3] = 0;
+  std::vector<double> out(tokens * qw), probs(pn), dq(tokens * qw, 0), dk(tokens * kw, 0), dvv(tokens * kw, 0);
+  attention_forward<double>(nullptr, shape, q.data(), k.data(), vv.data(), valid.data(), out.data(), probs.data());
+  attention_backward<double>(nullptr, shape, dout.data(), q.data(), k.data(), vv.data(), probs.data(), dq.data(),
+                             dk.data(), dvv.data());
+  std::vector<float> qf = f32(q), kf = f32(k), vvf = f32(vv), doutf = f32(dout), outf(tokens * qw), probsf(pn),
+                     dqf(tokens * qw, 0), dkf(tokens * kw, 0), dvvf(tokens * kw, 0);
+  attention_forward<float>(&pool, shape, qf.data(), kf.data(), vvf.data(), valid.data(), outf.data(), probsf.data());
+  attention_backward<float>(&pool, shape, doutf.data(), qf.data(), kf.data(), vvf.data(), probsf.data(), dqf.data(),
+                            dkf.data(), dvvf.data());
+  auto near = [](const std::vector<float>& a, const std::vector<double>& b, const char* what) {
+    for (size_t i = 0; i < b.size(); ++i) ASSERT_NEAR(a[i], b[i], 2e-5 * (1 + std::abs(b[i]))) << what << " " << i;
+  };
+  near(outf, out, "out");
+  near(probsf, probs, "probs");
+  near(dqf, dq, "dq");
+  near(dkf, dk, "dk");
+  near(dvvf, dvv, "dv");
 }
 
 TEST(BackwardOps, CrossEntropy) {
