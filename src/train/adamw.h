@@ -10,6 +10,8 @@
 
 namespace grok {
 
+class ThreadPool;
+
 struct AdamWOptions {
   double lr = 1e-3, min_lr = 1e-4;
   int64_t warmup = 100, steps = 1000;  // steps: where the cosine ends
@@ -26,8 +28,9 @@ class AdamW {
  public:
   explicit AdamW(int64_t n) : m(size_t(n), S(0)), v(size_t(n), S(0)) {}
   // One step: clips `grads` in place, updates `params`, returns the
-  // gradient's global L2 norm before clipping.
-  double update(S* params, S* grads, const ParamLayout& layout, const AdamWOptions& o);
+  // gradient's global L2 norm before clipping. On the pool when given; the
+  // result does not depend on the thread count.
+  double update(S* params, S* grads, const ParamLayout& layout, const AdamWOptions& o, ThreadPool* pool = nullptr);
 
   std::vector<S> m, v;  // first and second moments
   int64_t step = 0;     // updates done

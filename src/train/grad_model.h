@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "train/layer_ops.h"
 #include "train/param_layout.h"
 
 namespace grok {
@@ -61,6 +62,7 @@ class GradModel {
   // Per batch: sizes, inputs, masks.
   int64_t rows_ = 0, seq_ = 0, n_ = 0;
   std::vector<int32_t> inputs_, targets_, pos_;
+  RopeTable<S> rope_;  // for positions below seq_, rebuilt when seq_ grows
   std::vector<uint8_t> valid_, scored_;
   int64_t n_valid_ = 0;
   double lb_coef_ = 0;

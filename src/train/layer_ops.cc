@@ -9,6 +9,7 @@
 #include "core/thread_pool.h"
 #include "kernels/vector_ops.h"
 #include "train/gemm.h"
+#include "train/parallel.h"
 
 namespace grok {
 
@@ -32,47 +33,57 @@ void exp_row(S* p, int64_t n, S shift) {
     for (int64_t i = 0; i < n; ++i) p[i] = std::exp(p[i] - shift);
 }
 
-// fn(b, e) over [0, n) on the pool (null: here) in chunks of at least
-// `grain`, for element-wise loops, whose results do not depend on the split.
-template <class Fn>
-void for_each_range(ThreadPool* pool, int64_t n, int64_t grain, Fn fn) {
-  if (pool && n >= 2 * grain)
-    pool->parallel_for((n + grain - 1) / grain, [&](int64_t b, int64_t e, int) { fn(b * grain, std::min(n, e * grain)); });
-  else
-    fn(0, n);
-}
-
 }  // namespace
 
 template <class S>
-void rmsnorm_forward(const S* x, const S* scale, S* y, S* rstd, int64_t n, int64_t d, double eps) {
-  for (int64_t i = 0; i < n; ++i) {
-    const S* xi = x + i * d;
-    double ss = 0;
-    for (int64_t j = 0; j < d; ++j) ss += double(xi[j]) * double(xi[j]);
-    const S r = S(1.0 / std::sqrt(ss / double(d) + eps));
-    rstd[i] = r;
-    for (int64_t j = 0; j < d; ++j) y[i * d + j] = scale[j] * (xi[j] * r);
-  }
+void rmsnorm_forward(ThreadPool* pool, const S* x, const S* scale, S* y, S* rstd, int64_t n, int64_t d,
+                     double eps) {
+  for_each_range(pool, n, 64, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const S* xi = x + i * d;
+      double ss = 0;
+      for (int64_t j = 0; j < d; ++j) ss += double(xi[j]) * double(xi[j]);
+      const S r = S(1.0 / std::sqrt(ss / double(d) + eps));
+      rstd[i] = r;
+      for (int64_t j = 0; j < d; ++j) y[i * d + j] = scale[j] * (xi[j] * r);
+    }
+  });
 }
 
 // y_j = s_j·x_j·r with r = (mean(x²)+eps)^-½, so with g = dy ⊙ s:
-// dx_j = r·g_j − r³·x_j·(Σ_k g_k·x_k)/d.
+// dx_j = r·g_j − r³·x_j·(Σ_k g_k·x_k)/d. dscale sums over rows in fixed
+// blocks of kNormRows, the blocks' sums then added in order: the same sum
+// on any number of threads.
+constexpr int64_t kNormRows = 64;
+
 template <class S>
-void rmsnorm_backward(const S* dy, const S* x, const S* scale, const S* rstd, S* dx, S* dscale, int64_t n,
-                      int64_t d) {
-  for (int64_t i = 0; i < n; ++i) {
-    const S* xi = x + i * d;
-    const S* dyi = dy + i * d;
-    const double r = double(rstd[i]);
-    double gx = 0;
-    for (int64_t j = 0; j < d; ++j) gx += double(dyi[j]) * double(scale[j]) * double(xi[j]);
-    const double c = r * r * r * gx / double(d);
-    for (int64_t j = 0; j < d; ++j) {
-      dscale[j] += dyi[j] * S(double(xi[j]) * r);
-      dx[i * d + j] += S(r * double(dyi[j]) * double(scale[j]) - c * double(xi[j]));
+void rmsnorm_backward(ThreadPool* pool, const S* dy, const S* x, const S* scale, const S* rstd, S* dx, S* dscale,
+                      int64_t n, int64_t d) {
+  const int64_t blocks = (n + kNormRows - 1) / kNormRows;
+  std::vector<S> partial(size_t(blocks * d), S(0));
+  auto run = [&](int64_t b0, int64_t b1, int) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      S* ds = partial.data() + blk * d;
+      for (int64_t i = blk * kNormRows; i < std::min(n, (blk + 1) * kNormRows); ++i) {
+        const S* xi = x + i * d;
+        const S* dyi = dy + i * d;
+        const double r = double(rstd[i]);
+        double gx = 0;
+        for (int64_t j = 0; j < d; ++j) gx += double(dyi[j]) * double(scale[j]) * double(xi[j]);
+        const double c = r * r * r * gx / double(d);
+        for (int64_t j = 0; j < d; ++j) {
+          ds[j] += dyi[j] * S(double(xi[j]) * r);
+          dx[i * d + j] += S(r * double(dyi[j]) * double(scale[j]) - c * double(xi[j]));
+        }
+      }
     }
-  }
+  };
+  if (pool && blocks > 1)
+    pool->parallel_for(blocks, run);
+  else
+    run(0, blocks, 0);
+  for (int64_t blk = 0; blk < blocks; ++blk)
+    for (int64_t j = 0; j < d; ++j) dscale[j] += partial[size_t(blk * d + j)];
 }
 
 template <class S>
@@ -95,26 +106,37 @@ void linear_backward(ThreadPool* pool, const S* dy, const S* x, const S* W, S* d
 }
 
 template <class S>
-void rope_apply(S* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t* pos, double base, bool inverse) {
-  const int64_t half = head_dim / 2;
-  std::vector<double> freq(static_cast<size_t>(half));
-  for (int64_t j = 0; j < half; ++j) freq[size_t(j)] = std::pow(base, -2.0 * double(j) / double(head_dim));
-  std::vector<S> c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
-  for (int64_t i = 0; i < n; ++i) {
+RopeTable<S>::RopeTable(int64_t positions, int64_t head_dim, double base)
+    : positions(positions), half(head_dim / 2) {
+  cos.resize(size_t(positions * half));
+  sin.resize(size_t(positions * half));
+  for (int64_t p = 0; p < positions; ++p)
     for (int64_t j = 0; j < half; ++j) {
-      const double angle = double(pos[i]) * freq[size_t(j)];
-      c[size_t(j)] = S(std::cos(angle));
-      s[size_t(j)] = S(inverse ? -std::sin(angle) : std::sin(angle));
+      const double angle = double(p) * std::pow(base, -2.0 * double(j) / double(head_dim));
+      cos[size_t(p * half + j)] = S(std::cos(angle));
+      sin[size_t(p * half + j)] = S(std::sin(angle));
     }
-    for (int64_t h = 0; h < heads; ++h) {
-      S* v = x + (i * heads + h) * head_dim;
-      for (int64_t j = 0; j < half; ++j) {  // [x1, x2] → [x1·c − x2·s, x2·c + x1·s]
-        const S x1 = v[j], x2 = v[j + half];
-        v[j] = x1 * c[size_t(j)] - x2 * s[size_t(j)];
-        v[j + half] = x2 * c[size_t(j)] + x1 * s[size_t(j)];
+}
+
+template <class S>
+void rope_apply(ThreadPool* pool, S* x, int64_t n, int64_t heads, const int32_t* pos, const RopeTable<S>& t,
+                bool inverse) {
+  const int64_t half = t.half, head_dim = 2 * half;
+  for_each_range(pool, n, 64, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const S* c = t.cos.data() + pos[i] * half;
+      const S* s = t.sin.data() + pos[i] * half;
+      const S sign = inverse ? S(-1) : S(1);
+      for (int64_t h = 0; h < heads; ++h) {
+        S* v = x + (i * heads + h) * head_dim;
+        for (int64_t j = 0; j < half; ++j) {  // [x1, x2] → [x1·c − x2·s, x2·c + x1·s]
+          const S x1 = v[j], x2 = v[j + half], sj = sign * s[j];
+          v[j] = x1 * c[j] - x2 * sj;
+          v[j + half] = x2 * c[j] + x1 * sj;
+        }
       }
     }
-  }
+  });
 }
 
 namespace {
@@ -309,21 +331,23 @@ double cross_entropy(ThreadPool* pool, const S* logits, const int32_t* targets, 
         if (d) std::fill(d, d + vocab, S(0));
         continue;
       }
-      // exp in the scalar's own precision (float exp is several times
-      // faster than double over 131,072 logits), sums in double.
+      // exp through exp_row (float: the SIMD kernel), sums in double.
       const S mx = *std::max_element(l, l + vocab);
       const S target_logit = l[targets[i]];
+      thread_local std::vector<S> row;  // the exponentials when no gradient is asked for
+      S* ex = d;
+      if (!d) {
+        row.resize(size_t(vocab));
+        ex = row.data();
+      }
+      if (ex != l) std::copy(l, l + vocab, ex);  // (d may be l)
+      exp_row(ex, vocab, mx);
       double sum = 0;
+      for (int64_t j = 0; j < vocab; ++j) sum += double(ex[j]);
       if (d) {
-        for (int64_t j = 0; j < vocab; ++j) {
-          d[j] = std::exp(l[j] - mx);  // may overwrite l (aliasing allowed)
-          sum += double(d[j]);
-        }
         const S k = S(grad_scale / sum);
         for (int64_t j = 0; j < vocab; ++j) d[j] *= k;
         d[targets[i]] -= S(grad_scale);
-      } else {
-        for (int64_t j = 0; j < vocab; ++j) sum += double(std::exp(l[j] - mx));
       }
       row_loss[size_t(i)] = double(mx) + std::log(sum) - double(target_logit);
     }
@@ -338,12 +362,14 @@ double cross_entropy(ThreadPool* pool, const S* logits, const int32_t* targets, 
 }
 
 #define GROK_INSTANTIATE(S)                                                                                        \
-  template void rmsnorm_forward<S>(const S*, const S*, S*, S*, int64_t, int64_t, double);                         \
-  template void rmsnorm_backward<S>(const S*, const S*, const S*, const S*, S*, S*, int64_t, int64_t);            \
+  template void rmsnorm_forward<S>(ThreadPool*, const S*, const S*, S*, S*, int64_t, int64_t, double);            \
+  template void rmsnorm_backward<S>(ThreadPool*, const S*, const S*, const S*, const S*, S*, S*, int64_t,         \
+                                    int64_t);                                                                     \
   template void linear_forward<S>(ThreadPool*, const S*, const S*, S*, int64_t, int64_t, int64_t,                \
                                   std::vector<S>&);                                                               \
   template void linear_backward<S>(ThreadPool*, const S*, const S*, const S*, S*, S*, int64_t, int64_t, int64_t); \
-  template void rope_apply<S>(S*, int64_t, int64_t, int64_t, const int32_t*, double, bool);                       \
+  template struct RopeTable<S>;                                                                                   \
+  template void rope_apply<S>(ThreadPool*, S*, int64_t, int64_t, const int32_t*, const RopeTable<S>&, bool);      \
   template void attention_forward<S>(ThreadPool*, const AttentionShape&, const S*, const S*, const S*,            \
                                      const uint8_t*, S*, S*);                                                     \
   template void attention_backward<S>(ThreadPool*, const AttentionShape&, const S*, const S*, const S*, const S*, \

@@ -16,11 +16,14 @@ namespace grok {
 class ThreadPool;
 
 // y = scale ⊙ x / sqrt(mean(x²) + eps) per row; rstd[n] saves 1/sqrt(...).
+// Rows on the pool (may be null, like every pool argument here); the
+// backward's dscale sums rows in fixed blocks, the same on any thread count.
 template <class S>
-void rmsnorm_forward(const S* x, const S* scale, S* y, S* rstd, int64_t n, int64_t d, double eps);
+void rmsnorm_forward(ThreadPool* pool, const S* x, const S* scale, S* y, S* rstd, int64_t n, int64_t d,
+                     double eps);
 template <class S>
-void rmsnorm_backward(const S* dy, const S* x, const S* scale, const S* rstd, S* dx, S* dscale, int64_t n,
-                      int64_t d);
+void rmsnorm_backward(ThreadPool* pool, const S* dy, const S* x, const S* scale, const S* rstd, S* dx, S* dscale,
+                      int64_t n, int64_t d);
 
 // y[n][out] = x[n][in]·W[out][in]ᵀ. `scratch` holds Wᵀ (kept between
 // calls so it is not fresh memory each time).
@@ -33,11 +36,21 @@ template <class S>
 void linear_backward(ThreadPool* pool, const S* dy, const S* x, const S* W, S* dx, S* dW, int64_t n, int64_t in,
                      int64_t out);
 
-// Rotary embedding, rotate-half layout, over whole heads of width head_dim,
-// in place; pos[n] is each token's position. inverse = rotation by −angle,
-// which is the backward of the forward rotation (its transpose).
+// Rotary embedding, rotate-half layout. The table holds cos and sin of
+// position·base^(−2j/head_dim) for positions below `positions`, j < head_dim/2.
 template <class S>
-void rope_apply(S* x, int64_t n, int64_t heads, int64_t head_dim, const int32_t* pos, double base, bool inverse);
+struct RopeTable {
+  RopeTable() = default;
+  RopeTable(int64_t positions, int64_t head_dim, double base);
+  int64_t positions = 0, half = 0;
+  std::vector<S> cos, sin;  // [position][j]
+};
+// Rotates x[n][heads][2·t.half] in place; pos[n] is each token's position.
+// inverse = rotation by −angle, which is the backward of the forward
+// rotation (its transpose).
+template <class S>
+void rope_apply(ThreadPool* pool, S* x, int64_t n, int64_t heads, const int32_t* pos, const RopeTable<S>& t,
+                bool inverse);
 
 struct AttentionShape {
   int64_t batch = 1, seq = 1, heads = 1, kv_heads = 1, head_dim = 1;

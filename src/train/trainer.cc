@@ -9,6 +9,7 @@
 #include "io/gguf_writer.h"
 #include "model/gguf_export.h"
 #include "model/grok_gguf.h"
+#include "train/parallel.h"
 
 namespace grok {
 namespace {
@@ -165,7 +166,8 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step,
     lo.router_noise = o_.router_noise;
     lo.noise_seed = mix64(o_.seed ^ 0x4015eULL) ^ mix64(uint64_t(t));
     lo.checkpointing = o_.checkpointing;
-    std::fill(grads_.begin(), grads_.end(), 0.f);
+    for_each_range(&pool_, int64_t(grads_.size()), 1 << 16,
+                   [&](int64_t b, int64_t e) { std::fill(grads_.data() + b, grads_.data() + e, 0.f); });
     const LossReport r = model_.run(params_.data(), grads_.data(), batch(t), lo);
     if (!std::isfinite(r.loss)) fail("train: the loss became ", r.loss, " at step ", t, " (try a lower --lr)");
     StepReport s;
@@ -175,7 +177,7 @@ void Trainer::run(const std::function<void(const StepReport&)>& on_step,
     s.ce = r.ce;
     s.lb = r.lb;
     s.lr = learning_rate(o_.adam, t);
-    s.grad_norm = adam_.update(params_.data(), grads_.data(), model_.layout(), o_.adam);
+    s.grad_norm = adam_.update(params_.data(), grads_.data(), model_.layout(), o_.adam, &pool_);
     s.seconds = std::chrono::duration<double>(clock::now() - t0).count();
     if (on_step) on_step(s);
     const bool last = t == last_step;

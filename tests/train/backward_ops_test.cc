@@ -45,15 +45,16 @@ double dot(const std::vector<double>& a, const std::vector<double>& b) {
 
 TEST(BackwardOps, RmsNorm) {
   std::mt19937_64 rng(1);
-  const int64_t n = 3, d = 7;
+  const int64_t n = 150, d = 7;  // dscale's sum over several blocks of rows
   auto x = randn(n * d, rng), scale = randn(d, rng), dy = randn(n * d, rng);
+  ThreadPool pool(2);
   std::vector<double> y(n * d), rstd(n), dx(n * d, 0), dscale(d, 0);
   auto f = [&] {
-    rmsnorm_forward(x.data(), scale.data(), y.data(), rstd.data(), n, d, 1e-5);
+    rmsnorm_forward<double>(nullptr, x.data(), scale.data(), y.data(), rstd.data(), n, d, 1e-5);
     return dot(y, dy);
   };
   f();
-  rmsnorm_backward(dy.data(), x.data(), scale.data(), rstd.data(), dx.data(), dscale.data(), n, d);
+  rmsnorm_backward<double>(&pool, dy.data(), x.data(), scale.data(), rstd.data(), dx.data(), dscale.data(), n, d);
   expect_matches_fd(x, dx, f, "dx");
   expect_matches_fd(scale, dscale, f, "dscale");
 }
@@ -77,13 +78,14 @@ TEST(BackwardOps, Rope) {
   const int64_t n = 4, heads = 3, hd = 8;
   auto x = randn(n * heads * hd, rng), dy = randn(n * heads * hd, rng);
   const std::vector<int32_t> pos = {0, 1, 5, 17};
+  const RopeTable<double> table(18, hd, 10000.0);
   auto f = [&] {
     std::vector<double> y = x;
-    rope_apply(y.data(), n, heads, hd, pos.data(), 10000.0, false);
+    rope_apply(nullptr, y.data(), n, heads, pos.data(), table, false);
     return dot(y, dy);
   };
   std::vector<double> dx = dy;
-  rope_apply(dx.data(), n, heads, hd, pos.data(), 10000.0, true);
+  rope_apply(nullptr, dx.data(), n, heads, pos.data(), table, true);
   expect_matches_fd(x, dx, f, "dx");
 }
 

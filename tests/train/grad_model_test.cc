@@ -1,12 +1,15 @@
 // The whole model's gradient (src/train/grad_model.h) against central finite
 // differences in double precision on a tiny config, and the properties the
-// trainer relies on: checkpointing changes nothing, float agrees with double.
+// trainer relies on: checkpointing and the thread count change nothing,
+// float agrees with double.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 #include <vector>
 
+#include "core/thread_pool.h"
+#include "train/adamw.h"
 #include "train/grad_model.h"
 #include "train/param_layout.h"
 
@@ -104,6 +107,48 @@ TEST(GradModel, CheckpointingGivesTheSameGradientBitForBit) {
   EXPECT_EQ(a.loss, b.loss);
   EXPECT_EQ(a.expert_tokens, b.expert_tokens);
   EXPECT_EQ(g1, g2);
+}
+
+// Large enough that every loop and product splits over the pool, and the
+// parameters span several of AdamW's norm blocks: 1, 2 and 3 threads give
+// the same loss, gradient and update bit for bit.
+TEST(GradModel, ThreadCountDoesNotChangeTheGradientOrTheUpdate) {
+  GrokConfig c = tiny_config();
+  c.vocab_size = 300;
+  c.dim = 64;
+  c.head_dim = 16;
+  c.ffn_dim = 96;
+  c.context_length = 64;
+  TokenBatch b;
+  b.rows = 4;
+  b.seq = 64;
+  std::mt19937_64 rng(3);
+  for (int64_t i = 0; i < b.rows * (b.seq + 1); ++i) b.tokens.push_back(int32_t(rng() % 300));
+  b.tokens[40] = 0;  // a padding token
+  LossOptions o;
+  o.router_noise = 0.5;
+  o.noise_seed = 4;
+  std::vector<std::vector<float>> grads, params;
+  std::vector<double> losses, norms;
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    GradModel<float> model(c, &pool);
+    ASSERT_GT(model.layout().total(), 2 << 16);  // three norm blocks or more
+    std::vector<float> p = random_params<float>(model.layout(), 6), g(p.size(), 0.f);
+    losses.push_back(model.run(p.data(), g.data(), b, o).loss);
+    AdamW<float> adam(model.layout().total());
+    AdamWOptions ao;
+    ao.clip = 1e-3;  // clipping on
+    norms.push_back(adam.update(p.data(), g.data(), model.layout(), ao, &pool));
+    grads.push_back(g);
+    params.push_back(p);
+  }
+  for (size_t i = 1; i < grads.size(); ++i) {
+    EXPECT_EQ(losses[i], losses[0]);
+    EXPECT_EQ(norms[i], norms[0]);
+    EXPECT_EQ(grads[i], grads[0]);
+    EXPECT_EQ(params[i], params[0]);
+  }
 }
 
 TEST(GradModel, FloatAgreesWithDouble) {
