@@ -1,8 +1,9 @@
 // The one matrix product training needs, C = A·B (+ C), with B and C
 // row-major and A read through two strides, so A may be an operand or the
 // transpose of one in place: the three products of a linear layer's forward
-// and backward passes (y = x·Wᵀ via a transposed copy of the small W,
-// dx = dy·W, dW = dyᵀ·x) and attention's all take this form.
+// and backward passes (y = x·Wᵀ via a transposed copy of W, O(in·out)
+// against the product's O(n·in·out), dx = dy·W, dW = dyᵀ·x) and
+// attention's all take this form.
 //
 // Hand-written rather than BLAS: each C element is one multiply-add chain
 // over k in order whatever the thread count or the split of C (training is

@@ -52,7 +52,6 @@ void resize(std::vector<S>& v, int64_t n) {
   v.resize(size_t(n));
 }
 
-// dst[i] += src[i] for i < n.
 // x[i] *= k for i < n.
 template <class S>
 void scale_in_place(ThreadPool* pool, S* x, int64_t n, S k) {
@@ -61,6 +60,7 @@ void scale_in_place(ThreadPool* pool, S* x, int64_t n, S k) {
   });
 }
 
+// dst[i] += src[i] for i < n.
 template <class S>
 void add_into(ThreadPool* pool, S* dst, const S* src, int64_t n) {
   for_each_range(pool, n, 1 << 14, [&](int64_t b, int64_t e) {

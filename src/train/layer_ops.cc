@@ -6,6 +6,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/vector_ops.h"
 #include "train/gemm.h"
@@ -108,13 +109,13 @@ void linear_backward(ThreadPool* pool, const S* dy, const S* x, const S* W, S* d
 template <class S>
 RopeTable<S>::RopeTable(int64_t positions, int64_t head_dim, double base)
     : positions(positions), half(head_dim / 2) {
-  cos.resize(size_t(positions * half));
-  sin.resize(size_t(positions * half));
+  cosines.resize(size_t(positions * half));
+  sines.resize(size_t(positions * half));
   for (int64_t p = 0; p < positions; ++p)
     for (int64_t j = 0; j < half; ++j) {
       const double angle = double(p) * std::pow(base, -2.0 * double(j) / double(head_dim));
-      cos[size_t(p * half + j)] = S(std::cos(angle));
-      sin[size_t(p * half + j)] = S(std::sin(angle));
+      cosines[size_t(p * half + j)] = S(std::cos(angle));
+      sines[size_t(p * half + j)] = S(std::sin(angle));
     }
 }
 
@@ -122,10 +123,13 @@ template <class S>
 void rope_apply(ThreadPool* pool, S* x, int64_t n, int64_t heads, const int32_t* pos, const RopeTable<S>& t,
                 bool inverse) {
   const int64_t half = t.half, head_dim = 2 * half;
+  for (int64_t i = 0; i < n; ++i)
+    if (pos[i] < 0 || pos[i] >= t.positions)
+      fail("rope: position ", pos[i], " outside the table's ", t.positions);
   for_each_range(pool, n, 64, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
-      const S* c = t.cos.data() + pos[i] * half;
-      const S* s = t.sin.data() + pos[i] * half;
+      const S* c = t.cosines.data() + pos[i] * half;
+      const S* s = t.sines.data() + pos[i] * half;
       const S sign = inverse ? S(-1) : S(1);
       for (int64_t h = 0; h < heads; ++h) {
         S* v = x + (i * heads + h) * head_dim;
@@ -141,26 +145,36 @@ void rope_apply(ThreadPool* pool, S* x, int64_t n, int64_t heads, const int32_t*
 
 namespace {
 
-// One (sequence, kv head) pair's scratch: scores and their gradient
-// (seq × seq), Kᵀ and Vᵀ (head_dim × seq).
+// One (sequence, kv head) pair's scratch: scores (seq × seq) and Kᵀ
+// (head_dim × seq); the backward pass also the scores' gradient and Vᵀ.
 template <class S>
 struct AttentionScratch {
   std::vector<S> scores, dp, kt, vt;
-  void size(int64_t T, int64_t hd) {
-    for (auto* b : {&scores, &dp}) b->resize(size_t(T * T));
-    for (auto* b : {&kt, &vt}) b->resize(size_t(hd * T));
+  void size(int64_t T, int64_t hd, bool backward) {
+    scores.resize(size_t(T * T));
+    kt.resize(size_t(hd * T));
+    if (!backward) return;
+    dp.resize(size_t(T * T));
+    vt.resize(size_t(hd * T));
   }
 };
 
+// Each thread's scratch, one for both passes, kept across calls (no fresh
+// pages per layer).
+template <class S>
+AttentionScratch<S>& thread_scratch() {
+  thread_local AttentionScratch<S> scratch;
+  return scratch;
+}
+
 // Every (sequence, kv head) pair is one task: its q heads read only its k
 // and v, so tasks write disjoint gradients and the split cannot change a sum.
-// Each pool thread keeps its scratch across calls (no fresh pages per layer).
 template <class S, class Fn>
-void for_each_group(ThreadPool* pool, const AttentionShape& a, Fn fn) {
+void for_each_group(ThreadPool* pool, const AttentionShape& a, bool backward, Fn fn) {
   const int64_t tasks = a.batch * a.kv_heads;
   auto run = [&](int64_t b, int64_t e, int) {
-    thread_local AttentionScratch<S> scratch;
-    scratch.size(a.seq, a.head_dim);
+    AttentionScratch<S>& scratch = thread_scratch<S>();
+    scratch.size(a.seq, a.head_dim, backward);
     for (int64_t t = b; t < e; ++t) fn(t / a.kv_heads, t % a.kv_heads, scratch);
   };
   if (pool)
@@ -172,7 +186,7 @@ void for_each_group(ThreadPool* pool, const AttentionShape& a, Fn fn) {
 // Causal products skip the masked triangle: rows in bands of kBand, each
 // band's products limited to the keys (or queries) it can see. The skipped
 // terms are exact zeros, so the sums are those of the whole product.
-constexpr int64_t kBand = 48;  // a multiple of the kernels' 6 rows and 16 lanes
+constexpr int64_t kBand = 48;  // a multiple of the kernels' 6 rows and 16 lanes (for speed only)
 
 template <class Fn>
 void for_each_band(int64_t T, Fn fn) {
@@ -186,7 +200,7 @@ void attention_forward(ThreadPool* pool, const AttentionShape& a, const S* q, co
                        const uint8_t* valid, S* out, S* probs) {
   const int64_t T = a.seq, hd = a.head_dim, qw = a.heads * hd, kw = a.kv_heads * hd;
   const int64_t group = a.heads / a.kv_heads;
-  for_each_group<S>(pool, a, [&](int64_t b, int64_t g, AttentionScratch<S>& s) {
+  for_each_group<S>(pool, a, false, [&](int64_t b, int64_t g, AttentionScratch<S>& s) {
     const S* kb = k + b * T * kw + g * hd;
     const S* vb = v + b * T * kw + g * hd;
     const uint8_t* ok = valid + b * T;
@@ -231,7 +245,7 @@ void attention_backward(ThreadPool* pool, const AttentionShape& a, const S* dout
                         const S* v, const S* probs, S* dq, S* dk, S* dv) {
   const int64_t T = a.seq, hd = a.head_dim, qw = a.heads * hd, kw = a.kv_heads * hd;
   const int64_t group = a.heads / a.kv_heads;
-  for_each_group<S>(pool, a, [&](int64_t b, int64_t g, AttentionScratch<S>& s) {
+  for_each_group<S>(pool, a, true, [&](int64_t b, int64_t g, AttentionScratch<S>& s) {
     const S* kb = k + b * T * kw + g * hd;
     const S* vb = v + b * T * kw + g * hd;
     S* dkb = dk + b * T * kw + g * hd;

@@ -43,7 +43,7 @@ struct RopeTable {
   RopeTable() = default;
   RopeTable(int64_t positions, int64_t head_dim, double base);
   int64_t positions = 0, half = 0;
-  std::vector<S> cos, sin;  // [position][j]
+  std::vector<S> cosines, sines;  // [position][j]
 };
 // Rotates x[n][heads][2·t.half] in place; pos[n] is each token's position.
 // inverse = rotation by −angle, which is the backward of the forward

@@ -2,6 +2,7 @@
 // differences of its forward function, in double precision on random inputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <random>
@@ -112,6 +113,51 @@ TEST(BackwardOps, AttentionWithCapGroupsAndPadding) {
   EXPECT_EQ(probs[1], 0.0);
 }
 
+// Past one band of the causal products (48 rows): three bands, the last
+// partial. The forward pass against a plain loop over every (query, key),
+// the backward against finite differences.
+TEST(BackwardOps, AttentionAcrossSeveralBands) {
+  std::mt19937_64 rng(9);
+  AttentionShape a;
+  a.batch = 1, a.seq = 100, a.heads = 2, a.kv_heads = 1, a.head_dim = 4, a.scale = 0.6, a.cap = 2.5;
+  const int64_t T = a.seq, hd = a.head_dim, qw = a.heads * hd, kw = a.kv_heads * hd;
+  auto q = randn(T * qw, rng, 1.5), k = randn(T * kw, rng, 1.5), v = randn(T * kw, rng), dout = randn(T * qw, rng);
+  std::vector<uint8_t> valid(size_t(T), 1);
+  valid[50] = 0;  // a masked key in the second band
+  std::vector<double> out(T * qw), probs(a.heads * T * T);
+  auto f = [&] {
+    attention_forward<double>(nullptr, a, q.data(), k.data(), v.data(), valid.data(), out.data(), probs.data());
+    return dot(out, dout);
+  };
+  f();
+  for (int64_t h = 0; h < a.heads; ++h)
+    for (int64_t i = 0; i < T; ++i) {
+      std::vector<double> w(size_t(i + 1), 0.0);
+      double mx = -1e300, sum = 0;
+      for (int64_t j = 0; j <= i; ++j) {
+        if (!valid[size_t(j)]) continue;
+        double s = 0;
+        for (int64_t d = 0; d < hd; ++d) s += q[size_t(i * qw + h * hd + d)] * k[size_t(j * kw + d)];
+        w[size_t(j)] = a.cap * std::tanh(s * a.scale / a.cap);
+        mx = std::max(mx, w[size_t(j)]);
+      }
+      for (int64_t j = 0; j <= i; ++j)
+        if (valid[size_t(j)]) sum += w[size_t(j)] = std::exp(w[size_t(j)] - mx);
+      for (int64_t d = 0; d < hd; ++d) {
+        double o = 0;
+        for (int64_t j = 0; j <= i; ++j)
+          if (valid[size_t(j)]) o += w[size_t(j)] / sum * v[size_t(j * kw + d)];
+        ASSERT_NEAR(out[size_t(i * qw + h * hd + d)], o, 1e-12) << "head " << h << " query " << i;
+      }
+    }
+  std::vector<double> dq(q.size(), 0), dk(k.size(), 0), dv(v.size(), 0);
+  attention_backward<double>(nullptr, a, dout.data(), q.data(), k.data(), v.data(), probs.data(), dq.data(),
+                             dk.data(), dv.data());
+  expect_matches_fd(q, dq, f, "dq");
+  expect_matches_fd(k, dk, f, "dk");
+  expect_matches_fd(v, dv, f, "dv");
+}
+
 TEST(BackwardOps, GatedGelu) {
   std::mt19937_64 rng(4);
   const int64_t n = 9;
@@ -151,7 +197,7 @@ TEST(BackwardOps, FloatPathMatchesDouble) {
   }
 
   // Attention with the cap and a masked key, forward and backward.
-  const AttentionShape shape{2, 37, 4, 2, 8, 0.3, 3.0};  // a small cap so tanh bends
+  const AttentionShape shape{2, 100, 4, 2, 8, 0.3, 3.0};  // three bands of rows; a small cap so tanh bends
   const int64_t tokens = shape.batch * shape.seq, qw = shape.heads * shape.head_dim,
                 kw = shape.kv_heads * shape.head_dim, pn = shape.batch * shape.heads * shape.seq * shape.seq;
   auto q = randn(tokens * qw, rng, 2.0), k = randn(tokens * kw, rng, 2.0), vv = randn(tokens * kw, rng),

@@ -12,7 +12,8 @@
 //
 // Every C element is one chain of multiply-adds over k = 0..K−1 in order,
 // started from C (accumulate) or 0: the same arithmetic whichever tile,
-// row split or column split (at multiples of kColumnBlock) computes it.
+// row split or column split (gemm.cc splits columns at multiples of 64)
+// computes it.
 // (the including file has <cstdint>)
 
 using vf = float __attribute__((vector_size(GROK_TRAIN_VECTOR_BYTES)));
