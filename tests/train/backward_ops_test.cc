@@ -90,6 +90,19 @@ TEST(BackwardOps, Rope) {
   expect_matches_fd(x, dx, f, "dx");
 }
 
+// attention_backward's dq, dk, dv against finite differences of f, which
+// runs the forward pass (whose probs the backward reads) and returns out·dout.
+void expect_attention_backward_matches_fd(const AttentionShape& a, std::vector<double>& q, std::vector<double>& k,
+                                          std::vector<double>& v, const std::vector<double>& dout,
+                                          const std::vector<double>& probs, const std::function<double()>& f) {
+  std::vector<double> dq(q.size(), 0), dk(k.size(), 0), dv(v.size(), 0);
+  attention_backward<double>(nullptr, a, dout.data(), q.data(), k.data(), v.data(), probs.data(), dq.data(),
+                             dk.data(), dv.data());
+  expect_matches_fd(q, dq, f, "dq");
+  expect_matches_fd(k, dk, f, "dk");
+  expect_matches_fd(v, dv, f, "dv");
+}
+
 TEST(BackwardOps, AttentionWithCapGroupsAndPadding) {
   std::mt19937_64 rng(4);
   AttentionShape a;
@@ -103,12 +116,7 @@ TEST(BackwardOps, AttentionWithCapGroupsAndPadding) {
     return dot(out, dout);
   };
   f();
-  std::vector<double> dq(q.size(), 0), dk(k.size(), 0), dv(v.size(), 0);
-  attention_backward<double>(nullptr, a, dout.data(), q.data(), k.data(), v.data(), probs.data(), dq.data(),
-                             dk.data(), dv.data());
-  expect_matches_fd(q, dq, f, "dq");
-  expect_matches_fd(k, dk, f, "dk");
-  expect_matches_fd(v, dv, f, "dv");
+  expect_attention_backward_matches_fd(a, q, k, v, dout, probs, f);
   // Causality: a future key gets no weight.
   EXPECT_EQ(probs[1], 0.0);
 }
@@ -150,12 +158,7 @@ TEST(BackwardOps, AttentionAcrossSeveralBands) {
         ASSERT_NEAR(out[size_t(i * qw + h * hd + d)], o, 1e-12) << "head " << h << " query " << i;
       }
     }
-  std::vector<double> dq(q.size(), 0), dk(k.size(), 0), dv(v.size(), 0);
-  attention_backward<double>(nullptr, a, dout.data(), q.data(), k.data(), v.data(), probs.data(), dq.data(),
-                             dk.data(), dv.data());
-  expect_matches_fd(q, dq, f, "dq");
-  expect_matches_fd(k, dk, f, "dk");
-  expect_matches_fd(v, dv, f, "dv");
+  expect_attention_backward_matches_fd(a, q, k, v, dout, probs, f);
 }
 
 TEST(BackwardOps, GatedGelu) {
